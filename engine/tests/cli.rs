@@ -1,0 +1,65 @@
+//! The `rebar` binary as a user runs it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn rebar(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rebar")).args(args).output().expect("rebar runs")
+}
+
+fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name);
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [&["--help"][..], &["inspect", "--help"], &["dataset", "--help"]] {
+        let out = rebar(args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: rebar"), "{args:?}");
+    }
+}
+
+#[test]
+fn inspect_prints_meta_events_and_a_numbered_piano_roll() {
+    let out = rebar(&["inspect", &fixture("oneills_john_mitchel.mid")]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("meter 4/4 at bar 1.00"), "{text}");
+    assert!(text.contains("key "), "{text}");
+    assert!(text.contains("|1 ") && text.contains("|5 "), "{text}");
+    assert!(text.contains('#'), "{text}");
+}
+
+#[test]
+fn inspect_of_a_corrupt_file_fails_with_a_message_naming_it() {
+    let path = std::env::temp_dir().join(format!("rebar-cli-corrupt-{}.mid", std::process::id()));
+    std::fs::write(&path, b"MThd\0\0\0\x06garbage").unwrap();
+    let out = rebar(&["inspect", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rebar-cli-corrupt") && err.contains("MIDI"), "{err}");
+}
+
+#[test]
+fn dataset_writes_a_cache_and_a_json_summary() {
+    let dir = std::env::temp_dir().join(format!("rebar-cli-dataset-{}", std::process::id()));
+    let (cache, json) = (dir.join("fixtures.safetensors"), dir.join("summary.json"));
+    let out = rebar(&[
+        "dataset",
+        "--midi-dir",
+        &fixture(""),
+        "--out",
+        cache.to_str().unwrap(),
+        "--summary-json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let loaded = rebar_engine::data::load_dataset(&cache).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(summary["distinct_windows"].as_u64(), Some(loaded.windows.len() as u64));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("distinct windows"));
+}
