@@ -1,16 +1,30 @@
 //! `rebar`: the command line of Rebar's engine. Each subcommand is a thin argument struct over a
 //! library call.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use rebar_engine::data::{build_dataset, save_dataset, BuildOptions};
-use rebar_engine::melody::{quantize, roll};
-use rebar_engine::midi::{read_file, MelodySelector};
+use rebar_engine::data::{build_dataset, load_dataset, save_dataset, BuildOptions};
+use rebar_engine::engine::{BarSelection, Engine, InfillOptions};
+use rebar_engine::eval::figure::infill_figure;
+use rebar_engine::eval::quality::{evaluate_infill, evaluate_uncond, first_sixteen_bars, melody_stats, INFILL_BARS};
+use rebar_engine::eval::recon::reconstruction_accuracy;
+use rebar_engine::melody::scale::Scale;
+use rebar_engine::melody::{quantize, roll, Melody};
+use rebar_engine::metrics::SetStats;
+use rebar_engine::midi::{read_file, write_melody, MelodySelector};
+use rebar_engine::prior::{PriorConfig, TrainedPrior};
+use rebar_engine::sample::Sampler;
 use rebar_engine::time::ticks_to_steps;
+use rebar_engine::train::prior::{encode_tunes, train_prior, PriorRun, PriorTrainOptions};
+use rebar_engine::train::run::{RunControl, Schedule};
+use rebar_engine::train::vae::{train_vae, VaeRun, VaeTrainOptions};
+use rebar_engine::vae::segments::{melody_from_segments, to_segments};
+use rebar_engine::vae::tools::{self, DENSITY};
+use rebar_engine::vae::{MelodyVae, VaeConfig};
 
 /// Rebar rewrites selected bars of a MIDI melody with latent diffusion.
 #[derive(Parser)]
@@ -30,6 +44,314 @@ enum Command {
     /// becomes a VAE training window (deduplicated); every tune's whole melody is kept for the
     /// prior. Files in meters other than 4/4, 2/2, 2/4 and 4/2 are skipped and counted.
     Dataset(DatasetArgs),
+    /// Train a model on a dataset cache, in the background-friendly way: progress on the
+    /// terminal (JSON log lines when not a terminal), atomic checkpoints, exact `--resume`.
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// Measure a model on a folder of MIDI files and write the figures as JSON.
+    Eval(EvalArgs),
+    /// Morph one melody into another: spherical interpolation of their latents, 2-bar segment by
+    /// segment (MusicVAE §2.1.2). Writes the steps one after another into one MIDI file.
+    Interpolate(InterpolateArgs),
+    /// Move a melody along a latent attribute vector (MusicVAE §5.5), such as note density.
+    Attribute(AttributeArgs),
+    /// Rewrite selected bars of a MIDI melody with the diffusion prior (the main job).
+    Infill(InfillArgs),
+    /// Generate new melodies from scratch with the diffusion prior.
+    Generate(GenerateArgs),
+    /// Time infilling 8 bars of a 32-bar clip with 4 variations: the default sampler and the
+    /// 1000-step ancestral sampler in the same run (p50, p95, ratio).
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Where to write the figures.
+    #[arg(long)]
+    json: PathBuf,
+    /// Timed runs of the default sampler.
+    #[arg(long, default_value_t = 30)]
+    runs: usize,
+    /// Timed runs of the 1000-step ancestral sampler.
+    #[arg(long, default_value_t = 5)]
+    ancestral_runs: usize,
+    /// VAE weights file. Default: the weights built into this binary.
+    #[arg(long)]
+    vae: Option<PathBuf>,
+    /// Prior weights file.
+    #[arg(long, default_value = "assets/prior.safetensors")]
+    prior: PathBuf,
+}
+
+/// Sampling controls shared by `infill` and `generate`.
+#[derive(clap::Args)]
+struct SamplingArgs {
+    /// Number of variations; with more than one, OUT.mid becomes OUT-1.mid, OUT-2.mid, …
+    #[arg(long, default_value_t = 4)]
+    variations: usize,
+    /// Seed: the same seed and input give the same result.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// DDIM steps of the fast sampler; 1000 with --sampler ancestral is the paper's sampler.
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    /// Reverse process: ddim (fast, default) or ancestral (all 1000 DDPM steps).
+    #[arg(long, value_enum, default_value_t = SamplerKind::Ddim)]
+    sampler: SamplerKind,
+    /// Noise scale: below 1 is tamer, above 1 wilder.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Only pitches of this key in generated bars, e.g. "D dorian", "Bb minor", "A pentatonic".
+    #[arg(long)]
+    key: Option<Scale>,
+    /// Only pitches in this MIDI range in generated bars, e.g. 60-84.
+    #[arg(long, value_parser = parse_range)]
+    range: Option<(u32, u32)>,
+    /// Output MIDI file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// VAE weights file. Default: the weights built into this binary.
+    #[arg(long)]
+    vae: Option<PathBuf>,
+    /// Prior weights file.
+    #[arg(long, default_value = "assets/prior.safetensors")]
+    prior: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SamplerKind {
+    Ddim,
+    Ancestral,
+}
+
+#[derive(clap::Args)]
+struct InfillArgs {
+    /// The clip: a MIDI file whose melody (the part with the most notes) is rewritten.
+    input: PathBuf,
+    /// Bars to rewrite, 1-based and inclusive, e.g. 9-16 or 5 (one bar).
+    #[arg(long, value_parser = parse_range)]
+    bars: (u32, u32),
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    /// Length in bars (rounded up to an even number, at most 64).
+    #[arg(long, default_value_t = 16)]
+    bars: u32,
+    /// Tempo of the written file.
+    #[arg(long, default_value_t = 120.0)]
+    bpm: f64,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+/// "A-B" or "A" as an inclusive range.
+fn parse_range(text: &str) -> std::result::Result<(u32, u32), String> {
+    let parse = |s: &str| s.trim().parse::<u32>().map_err(|_| format!("{text:?} is not N or N-M"));
+    let (first, last) = match text.split_once('-') {
+        Some((a, b)) => (parse(a)?, parse(b)?),
+        None => (parse(text)?, parse(text)?),
+    };
+    if first > last {
+        return Err(format!("{text:?}: the range runs backwards"));
+    }
+    Ok((first, last))
+}
+
+#[derive(clap::Args)]
+struct InterpolateArgs {
+    /// The melody to start from.
+    a: PathBuf,
+    /// The melody to end at. Both are cut to the shorter one's length.
+    b: PathBuf,
+    /// Number of clips, including both ends (at least 2).
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// Output MIDI file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// VAE weights file. Default: the weights built into this binary.
+    #[arg(long)]
+    vae: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct AttributeArgs {
+    /// The melody to change.
+    input: PathBuf,
+    /// How far to move along the note-density vector: 1 adds the full gap between the densest
+    /// and sparsest quarter of the training windows, negative values thin the melody out.
+    #[arg(long, allow_negative_numbers = true)]
+    density: f32,
+    /// Output MIDI file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// VAE weights file. Default: the weights built into this binary.
+    #[arg(long)]
+    vae: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum TrainCommand {
+    /// Train the 2-bar melody VAE (MusicVAE eq. 3–4: cross-entropy + β·max(KL − free bits, 0)).
+    Vae(TrainVaeArgs),
+    /// Train the diffusion prior on crops of 2–16 latents of the training tunes (eq. 6 ε loss).
+    Prior(TrainPriorArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainPriorArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// VAE weights whose latents the prior models. Default: the weights built into this binary.
+    #[arg(long)]
+    vae: Option<PathBuf>,
+    /// Transformer width.
+    #[arg(long, default_value_t = PriorConfig::small(0).width)]
+    width: usize,
+    /// Self-attention layers.
+    #[arg(long, default_value_t = PriorConfig::small(0).layers)]
+    layers: usize,
+}
+
+/// What every training run takes: where it lives, how long it runs, its seed and schedule.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Training cache from `rebar dataset`: the VAE trains on its distinct windows, the prior on
+    /// crops of its tunes.
+    #[arg(long)]
+    data: PathBuf,
+    /// Validation cache: the VAE logs its reconstruction accuracy on it, the prior its ε loss.
+    #[arg(long)]
+    valid: Option<PathBuf>,
+    /// Run directory: checkpoint.safetensors (resumable), the model file, log.jsonl.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in --out from its last checkpoint, with its saved options.
+    #[arg(long)]
+    resume: bool,
+    /// Total optimizer steps [default: VAE 7000, prior 20000]. On --resume a larger value extends the
+    /// run; without it the run keeps its saved total.
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Examples per step [default: VAE 512 windows, prior 64 sequences].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Peak learning rate, warmed up then decayed to a tenth [default: VAE 1e-3, prior 5e-4].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Seed of every random draw; the same seed gives the same run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Steps between validation passes [default: VAE 250, prior 500].
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Steps between checkpoints [default: VAE 500, prior 1000].
+    #[arg(long)]
+    checkpoint_every: Option<u64>,
+    /// Stop (after a checkpoint) after this many minutes; resume later with --resume.
+    #[arg(long)]
+    max_minutes: Option<f64>,
+}
+
+impl RunArgs {
+    /// The schedule: these arguments over the model's defaults.
+    fn schedule(&self, defaults: Schedule) -> Schedule {
+        Schedule {
+            // On resume the saved options win; only an explicit, larger --steps extends the run.
+            steps: self.steps.unwrap_or(if self.resume { 0 } else { defaults.steps }),
+            batch: self.batch.unwrap_or(defaults.batch),
+            lr: self.lr.unwrap_or(defaults.lr),
+            seed: self.seed,
+            eval_every: self.eval_every.unwrap_or(defaults.eval_every),
+            checkpoint_every: self.checkpoint_every.unwrap_or(defaults.checkpoint_every),
+            ..defaults
+        }
+    }
+
+    fn control(&self) -> RunControl<'_> {
+        RunControl {
+            out_dir: &self.out,
+            resume: self.resume,
+            max_seconds: self.max_minutes.map(|m| m * 60.0),
+            stop_at_step: None,
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct TrainVaeArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// β: the weight of the KL term once annealed.
+    #[arg(long, default_value_t = VaeTrainOptions::default().beta)]
+    beta: f64,
+    /// Free bits: KL nats per window that cost nothing.
+    #[arg(long, default_value_t = VaeTrainOptions::default().free_bits)]
+    free_bits: f64,
+    /// Steps over which β rises from 0.
+    #[arg(long, default_value_t = VaeTrainOptions::default().kl_anneal_steps)]
+    kl_anneal_steps: u64,
+    /// Largest random transposition, in semitones either way.
+    #[arg(long, default_value_t = VaeTrainOptions::default().transpose)]
+    transpose: u8,
+    /// Hidden width of encoder and decoder.
+    #[arg(long, default_value_t = VaeConfig::melody_2bar().hidden)]
+    hidden: usize,
+    /// Residual hidden layers on each side.
+    #[arg(long, default_value_t = VaeConfig::melody_2bar().residual_layers)]
+    residual_layers: usize,
+    /// Latent dimensions.
+    #[arg(long, default_value_t = VaeConfig::melody_2bar().latent)]
+    latent: usize,
+    /// Token embedding width in the encoder.
+    #[arg(long, default_value_t = VaeConfig::melody_2bar().embed_dim)]
+    embed_dim: usize,
+    /// A note stored with the weights' provenance (for example the data's licence).
+    #[arg(long)]
+    note: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// What to measure. recon: the VAE's per-step argmax reconstruction accuracy over all
+    /// distinct 2-bar windows of the folder (MusicVAE Table 1).
+    #[arg(long, value_enum)]
+    task: EvalTask,
+    /// Folder of MIDI files to evaluate on.
+    #[arg(long)]
+    midi_dir: PathBuf,
+    /// Where to write the figures. infill also draws its piano-roll figure beside it (.png).
+    #[arg(long)]
+    json: PathBuf,
+    /// VAE weights file. Default: the weights built into this binary.
+    #[arg(long)]
+    vae: Option<PathBuf>,
+    /// Prior weights file (infill and uncond).
+    #[arg(long, default_value = "assets/prior.safetensors")]
+    prior: PathBuf,
+    /// uncond: sequences to generate. infill: samples per tune.
+    #[arg(long, default_value_t = 1)]
+    samples: usize,
+    /// DDIM steps of the sampler (0: the 1000-step ancestral sampler).
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EvalTask {
+    Recon,
+    Infill,
+    Uncond,
+    /// The VAE's latent tools: mean Hamming distance to A along interpolations between pairs of
+    /// windows (MusicVAE Fig. 3), and mean note count after adding the density vector.
+    Tools,
 }
 
 #[derive(clap::Args)]
@@ -66,6 +388,14 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Inspect(args) => inspect(args),
         Command::Dataset(args) => dataset(args),
+        Command::Train(TrainCommand::Vae(args)) => train_vae_command(args),
+        Command::Eval(args) => eval(args),
+        Command::Interpolate(args) => interpolate(args),
+        Command::Attribute(args) => attribute(args),
+        Command::Infill(args) => infill(args),
+        Command::Generate(args) => generate(args),
+        Command::Bench(args) => bench(args),
+        Command::Train(TrainCommand::Prior(args)) => train_prior_command(args),
     }
 }
 
@@ -130,5 +460,394 @@ fn dataset(args: DatasetArgs) -> Result<()> {
         std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
     }
     println!("wrote {} in {:.1} s", args.out.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn train_vae_command(args: TrainVaeArgs) -> Result<()> {
+    let device = candle_core::Device::Cpu;
+    let train = load_dataset(&args.run.data)?;
+    let valid = args.run.valid.as_deref().map(load_dataset).transpose()?;
+    let config = VaeConfig {
+        hidden: args.hidden,
+        residual_layers: args.residual_layers,
+        latent: args.latent,
+        embed_dim: args.embed_dim,
+        ..VaeConfig::melody_2bar()
+    };
+    let options = VaeTrainOptions {
+        schedule: args.run.schedule(VaeTrainOptions::default().schedule),
+        beta: args.beta,
+        free_bits: args.free_bits,
+        kl_anneal_steps: args.kl_anneal_steps,
+        transpose: args.transpose,
+    };
+    let provenance = serde_json::json!({
+        "data": args.run.data.display().to_string(),
+        "tunes": train.summary.tunes,
+        "distinct_windows": train.windows.len(),
+        "seed": args.run.seed,
+        "note": args.note,
+    });
+    println!(
+        "training the VAE on {} distinct windows ({} validation), {} steps of {}",
+        train.windows.len(),
+        valid.as_ref().map_or(0, |v| v.windows.len()),
+        options.schedule.steps,
+        options.schedule.batch
+    );
+    let started = Instant::now();
+    let run = VaeRun {
+        config,
+        options,
+        train: &train.windows,
+        valid: valid.as_ref().map_or(&[][..], |v| &v.windows[..]),
+        provenance,
+        device,
+    };
+    let last = train_vae(run, &args.run.control())?;
+    println!("{}", serde_json::to_string(&last)?);
+    println!(
+        "stopped at step {} after {:.1} s in this process; model in {}",
+        last.step,
+        started.elapsed().as_secs_f64(),
+        args.run.out.join("vae.safetensors").display()
+    );
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    let started = Instant::now();
+    let device = candle_core::Device::Cpu;
+    let data = build_dataset(&args.midi_dir, &BuildOptions::default())
+        .with_context(|| format!("reading {}", args.midi_dir.display()))?;
+    anyhow::ensure!(!data.windows.is_empty(), "no 2-bar windows in {}", args.midi_dir.display());
+    let report = match args.task {
+        EvalTask::Recon => {
+            let model = load_vae(args.vae.as_deref())?;
+            let accuracy = reconstruction_accuracy(&model.vae, &data.windows, &device)?;
+            serde_json::json!({"task": "recon", "n_windows": data.windows.len(), "accuracy": accuracy})
+        }
+        EvalTask::Tools => {
+            let model = load_vae(args.vae.as_deref())?;
+            let half = data.windows.len() / 2;
+            let (a, b) = (&data.windows[..half], &data.windows[half..2 * half]);
+            let clips = tools::interpolate(&model, a, b, 11)?;
+            let hamming: Vec<f64> = clips
+                .iter()
+                .map(|clip| {
+                    let total: usize =
+                        clip.iter().zip(a).map(|(x, y)| x.iter().zip(y).filter(|(p, q)| p != q).count()).sum();
+                    total as f64 / half as f64
+                })
+                .collect();
+            let vector = model.attribute(DENSITY).context("the VAE file has no note-density vector")?.to_vec();
+            let mut density = serde_json::Map::new();
+            for amount in [-2.0f32, -1.0, 0.0, 1.0, 2.0] {
+                let changed = tools::apply_attribute(&model, &data.windows, &vector, amount)?;
+                let notes = changed.iter().map(|w| tools::note_count(w) as f64).sum::<f64>() / changed.len() as f64;
+                density.insert(format!("{amount:+}"), notes.into());
+            }
+            let input_notes =
+                data.windows.iter().map(|w| tools::note_count(w) as f64).sum::<f64>() / data.windows.len() as f64;
+            serde_json::json!({
+                "task": "tools",
+                "n_pairs": half,
+                "mean_hamming_to_a_by_alpha": hamming,
+                "n_windows": data.windows.len(),
+                "input_mean_notes": input_notes,
+                "mean_notes_by_density_amount": density,
+            })
+        }
+        EvalTask::Infill | EvalTask::Uncond => {
+            let vae = load_vae(args.vae.as_deref())?;
+            let prior = TrainedPrior::load(&args.prior, &vae.device)?;
+            let truth = prior.metric_truth;
+            let engine = Engine::new(vae, prior)?;
+            let sampler =
+                if args.steps == 0 { Sampler::Ancestral } else { Sampler::Ddim { steps: args.steps, eta: 0.0 } };
+            let options =
+                InfillOptions { variations: args.samples.max(1), seed: args.seed, sampler, ..InfillOptions::default() };
+            let test = first_sixteen_bars(&data.tunes);
+            let (task, n, rows) = if matches!(args.task, EvalTask::Infill) {
+                anyhow::ensure!(!test.is_empty(), "no tune of {} has 16 bars", args.midi_dir.display());
+                let report = evaluate_infill(&engine, &test, &truth, &options)?;
+                let figure = args.json.with_extension("png");
+                let columns: Vec<[&Melody; 4]> = report.examples.iter().map(|e| [&e[0], &e[1], &e[2], &e[3]]).collect();
+                infill_figure(&figure, &columns, INFILL_BARS)
+                    .map_err(|e| anyhow::anyhow!("drawing {}: {e}", figure.display()))?;
+                println!(
+                    "figure: {} (columns: tunes; rows: original, diffusion, interpolation, prior)",
+                    figure.display()
+                );
+                ("infill", test.len() * options.variations, report.rows)
+            } else {
+                let options = InfillOptions { variations: 1, ..options };
+                ("uncond", args.samples, evaluate_uncond(&engine, &test, args.samples, &truth, &options)?)
+            };
+            serde_json::json!({
+                "task": task,
+                "n_sequences": n,
+                "rows": rows,
+                "sampler": {"kind": format!("{sampler:?}"), "steps": sampler.evaluations(&engine.prior.schedule)},
+                "seconds": started.elapsed().as_secs_f64(),
+            })
+        }
+    };
+    let text = serde_json::to_string_pretty(&report)?;
+    rebar_engine::fsutil::write_atomically(&args.json, text.as_bytes())
+        .with_context(|| format!("writing {}", args.json.display()))?;
+    println!("{text}\n{:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The VAE at `path`, or the embedded one.
+fn load_vae(path: Option<&Path>) -> Result<MelodyVae> {
+    let device = candle_core::Device::Cpu;
+    Ok(match path {
+        Some(path) => MelodyVae::load(path, &device)?,
+        None => MelodyVae::embedded(&device)?,
+    })
+}
+
+/// The melody of a MIDI file (its part with the most notes).
+fn read_melody(path: &Path) -> Result<Melody> {
+    let file = read_file(path).with_context(|| format!("reading {}", path.display()))?;
+    let part = file
+        .select(&MelodySelector::MostNotes)
+        .with_context(|| format!("choosing the melody of {}", path.display()))?;
+    Ok(quantize(&file, part).with_context(|| format!("quantizing {}", path.display()))?.0)
+}
+
+fn interpolate(args: InterpolateArgs) -> Result<()> {
+    anyhow::ensure!(args.steps >= 2, "--steps must be at least 2 (both ends)");
+    let started = Instant::now();
+    let model = load_vae(args.vae.as_deref())?;
+    let (a, b) = (read_melody(&args.a)?, read_melody(&args.b)?);
+    let clips = tools::interpolate(&model, &to_segments(&a), &to_segments(&b), args.steps)?;
+    let joined: Vec<_> = clips.iter().flatten().copied().collect();
+    write_melody(&melody_from_segments(&joined, &a), &args.output)?;
+    println!(
+        "wrote {} clips of {} bars from {} to {} into {} in {:.0} ms",
+        args.steps,
+        clips[0].len() * 2,
+        args.a.display(),
+        args.b.display(),
+        args.output.display(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+fn attribute(args: AttributeArgs) -> Result<()> {
+    let started = Instant::now();
+    let model = load_vae(args.vae.as_deref())?;
+    let vector = model.attribute(DENSITY).context("the VAE file has no note-density vector")?.to_vec();
+    let melody = read_melody(&args.input)?;
+    let segments = to_segments(&melody);
+    let changed = melody_from_segments(&tools::apply_attribute(&model, &segments, &vector, args.density)?, &melody);
+    write_melody(&changed, &args.output)?;
+    println!(
+        "density {:+}: {} notes became {} over {} bars; wrote {} in {:.0} ms",
+        args.density,
+        melody.notes.len(),
+        changed.notes.len(),
+        changed.bars,
+        args.output.display(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
+    let device = candle_core::Device::Cpu;
+    let vae = load_vae(args.vae.as_deref())?;
+    let preprocess = vae.preprocess.clone().context("the VAE file has no latent preprocessing")?;
+    let defaults = PriorTrainOptions::default();
+    let options = PriorTrainOptions { schedule: args.run.schedule(defaults.schedule.clone()), ..defaults };
+    let started = Instant::now();
+    let train_data = load_dataset(&args.run.data)?;
+    let train = encode_tunes(&vae, &train_data.tunes, options.transpose)?;
+    let valid = match &args.run.valid {
+        Some(path) => encode_tunes(&vae, &load_dataset(path)?.tunes, 0)?,
+        None => rebar_engine::train::prior::LatentSequences { sequences: Vec::new(), dim: preprocess.prior_dim() },
+    };
+    println!(
+        "encoded {} training sequences (tunes × transpositions) and {} validation tunes into {}-dim latents in {:.1} s",
+        train.sequences.len(),
+        valid.sequences.len(),
+        preprocess.prior_dim(),
+        started.elapsed().as_secs_f64()
+    );
+    let config = PriorConfig { width: args.width, layers: args.layers, ..PriorConfig::small(preprocess.prior_dim()) };
+    let run = PriorRun {
+        config,
+        options,
+        train,
+        valid,
+        provenance: serde_json::json!({
+            "data": args.run.data.display().to_string(),
+            "tunes": train_data.summary.tunes,
+            "vae": vae.provenance,
+            "seed": args.run.seed,
+        }),
+        vae_preprocess: serde_json::to_value(&preprocess)?,
+        metric_truth: training_truth(&train_data.tunes),
+        device,
+    };
+    let last = train_prior(run, &args.run.control())?;
+    println!("{}", serde_json::to_string(&last)?);
+    println!("model in {}", args.run.out.join("prior.safetensors").display());
+    Ok(())
+}
+
+/// The engine from the sampling arguments' weights.
+fn load_engine(args: &SamplingArgs) -> Result<Engine> {
+    let vae = load_vae(args.vae.as_deref())?;
+    let prior = TrainedPrior::load(&args.prior, &vae.device)?;
+    Ok(Engine::new(vae, prior)?)
+}
+
+impl SamplingArgs {
+    fn options(&self) -> InfillOptions {
+        InfillOptions {
+            variations: self.variations.max(1),
+            temperature: self.temperature,
+            seed: self.seed,
+            sampler: match self.sampler {
+                SamplerKind::Ddim => Sampler::Ddim { steps: self.steps, eta: 0.0 },
+                SamplerKind::Ancestral => Sampler::Ancestral,
+            },
+            key: self.key.clone(),
+            pitch_range: self.range.map(|(low, high)| (low.min(127) as u8, high.min(127) as u8)),
+        }
+    }
+
+    /// Writes each variation; returns the paths.
+    fn write(&self, melodies: &[Melody]) -> Result<Vec<PathBuf>> {
+        let mut paths = Vec::new();
+        for (i, melody) in melodies.iter().enumerate() {
+            let path = if melodies.len() == 1 {
+                self.output.clone()
+            } else {
+                let stem = self.output.file_stem().unwrap_or_default().to_string_lossy();
+                self.output.with_file_name(format!("{stem}-{}.mid", i + 1))
+            };
+            write_melody(melody, &path)?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+}
+
+fn infill(args: InfillArgs) -> Result<()> {
+    let started = Instant::now();
+    let engine = load_engine(&args.sampling)?;
+    let loaded = started.elapsed();
+    let clip = read_melody(&args.input)?;
+    let (first, last) = args.bars;
+    anyhow::ensure!(
+        first >= 1 && last <= clip.bars,
+        "--bars {first}-{last} is outside the clip's bars 1-{}",
+        clip.bars
+    );
+    let selection = BarSelection::range(first - 1, last - 1, clip.bars);
+    let options = args.sampling.options();
+    let sampling = Instant::now();
+    let results =
+        engine.infill(&clip, &selection, &options, &std::sync::atomic::AtomicBool::new(false), &mut |_| {})?;
+    let sampled = sampling.elapsed();
+    let paths = args.sampling.write(&results)?;
+    println!(
+        "rewrote bars {first}-{last} of {} ({} bars) in {} variations with {:?}{} (seed {}): models loaded in {:.0} ms, sampled in {:.0} ms",
+        args.input.display(),
+        clip.bars,
+        results.len(),
+        options.sampler,
+        options.key.as_ref().map_or(String::new(), |k| format!(", key {k}")),
+        options.seed,
+        loaded.as_secs_f64() * 1e3,
+        sampled.as_secs_f64() * 1e3
+    );
+    for path in paths {
+        println!("  wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn generate(args: GenerateArgs) -> Result<()> {
+    let started = Instant::now();
+    let engine = load_engine(&args.sampling)?;
+    let bars = args.bars.clamp(2, engine.max_bars()).div_ceil(2) * 2;
+    let silence =
+        Melody { notes: Vec::new(), bars, bpm: args.bpm, meter: rebar_engine::midi::Meter::FOUR_FOUR, key: None };
+    let options = args.sampling.options();
+    let sampling = Instant::now();
+    let results = engine.infill(
+        &silence,
+        &BarSelection::all(bars),
+        &options,
+        &std::sync::atomic::AtomicBool::new(false),
+        &mut |_| {},
+    )?;
+    let sampled = sampling.elapsed();
+    let paths = args.sampling.write(&results)?;
+    println!(
+        "generated {} melodies of {bars} bars with {:?} (seed {}) in {:.0} ms ({:.0} ms in all)",
+        results.len(),
+        options.sampler,
+        options.seed,
+        sampled.as_secs_f64() * 1e3,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    for path in paths {
+        println!("  wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The framewise OA statistics of the first 16 bars of the training tunes that have them.
+fn training_truth(tunes: &[rebar_engine::data::Tune]) -> SetStats {
+    melody_stats(&first_sixteen_bars(tunes))
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    let vae = load_vae(args.vae.as_deref())?;
+    let prior = TrainedPrior::load(&args.prior, &vae.device)?;
+    let engine = Engine::new(vae, prior)?;
+    // A real 32-bar clip: a fixture reel, repeated.
+    let reel = read_melody(Path::new("tests/fixtures/ryans_jimmy_holmes_reel.mid"))?;
+    let mut clip = Melody { notes: Vec::new(), bars: 32, ..reel.clone() };
+    for copy in 0..32u32.div_ceil(reel.bars) {
+        let offset = rebar_engine::time::Bar(copy * reel.bars).start();
+        clip.notes.extend(reel.notes.iter().map(|n| rebar_engine::melody::Note { start: n.start + offset, ..*n }));
+    }
+    clip.notes.retain(|n| n.end().0 <= 32 * 16);
+    let selection = BarSelection::range(12, 19, 32);
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let time = |sampler: Sampler, runs: usize| -> Result<(f64, f64)> {
+        let options = InfillOptions { variations: 4, sampler, ..InfillOptions::default() };
+        engine.infill(&clip, &selection, &options, &never, &mut |_| {})?; // warm-up
+        let mut ms: Vec<f64> = Vec::with_capacity(runs);
+        for seed in 0..runs as u64 {
+            let started = Instant::now();
+            engine.infill(&clip, &selection, &InfillOptions { seed, ..options.clone() }, &never, &mut |_| {})?;
+            ms.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        ms.sort_by(f64::total_cmp);
+        let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+        Ok((pick(0.5), pick(0.95)))
+    };
+    let (fast_p50, fast_p95) = time(Sampler::DEFAULT, args.runs.max(1))?;
+    let (slow_p50, slow_p95) = time(Sampler::Ancestral, args.ancestral_runs.max(1))?;
+    let report = serde_json::json!({
+        "task": "infill 8 bars of a 32-bar clip, 4 variations",
+        "threads": candle_core::utils::get_num_threads(),
+        "default": {"sampler": format!("{:?}", Sampler::DEFAULT), "p50_ms": fast_p50, "p95_ms": fast_p95, "runs": args.runs},
+        "ancestral": {"sampler": "Ancestral (1000 steps)", "p50_ms": slow_p50, "p95_ms": slow_p95, "runs": args.ancestral_runs},
+        "speedup_p50": slow_p50 / fast_p50,
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    rebar_engine::fsutil::write_atomically(&args.json, text.as_bytes())?;
+    println!("{text}");
     Ok(())
 }

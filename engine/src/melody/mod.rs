@@ -5,6 +5,7 @@
 
 pub mod quantize;
 pub mod roll;
+pub mod scale;
 pub mod tokens;
 
 use crate::midi::{KeySignature, Meter};

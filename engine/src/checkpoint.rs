@@ -1,0 +1,144 @@
+//! Self-describing model files: one safetensors file whose metadata names its format and version
+//! and carries the JSON config, preprocessing and provenance next to the weights. Training
+//! checkpoints add the optimizer's moments and the step. Every error names the file and, where
+//! one is at fault, the tensor.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Shape, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+
+/// What can go wrong with a model file.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: not a safetensors file: {reason}")]
+    NotSafetensors { file: String, reason: String },
+    #[error("{file}: holds a {found:?} file, expected {expected:?}")]
+    WrongFormat { file: String, found: Option<String>, expected: String },
+    #[error("{file}: format version {found:?}, this build reads version {expected}")]
+    WrongVersion { file: String, found: Option<String>, expected: u32 },
+    #[error("{file}: metadata `{key}`: {reason}")]
+    Metadata { file: String, key: String, reason: String },
+    #[error("{file}: tensor `{tensor}`: {reason}")]
+    Tensor { file: String, tensor: String, reason: String },
+    #[error("{file}: {reason}")]
+    Model { file: String, reason: String },
+}
+
+/// A model file's contents.
+pub struct Checkpoint {
+    /// Where it came from, for error messages: a path or "embedded …".
+    pub file: String,
+    pub tensors: HashMap<String, Tensor>,
+    pub metadata: HashMap<String, String>,
+}
+
+impl Checkpoint {
+    /// Parses a file's bytes, checking its format name and version.
+    pub fn from_bytes(bytes: &[u8], file: &str, format: &str, version: u32) -> Result<Self, CheckpointError> {
+        let not_safetensors =
+            |e: &dyn std::fmt::Display| CheckpointError::NotSafetensors { file: file.into(), reason: e.to_string() };
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| not_safetensors(&e))?;
+        let metadata = header.metadata().clone().unwrap_or_default();
+        let found = metadata.get("format").cloned();
+        if found.as_deref() != Some(format) {
+            return Err(CheckpointError::WrongFormat { file: file.into(), found, expected: format.into() });
+        }
+        let found = metadata.get("version").cloned();
+        if found.as_deref() != Some(version.to_string().as_str()) {
+            return Err(CheckpointError::WrongVersion { file: file.into(), found, expected: version });
+        }
+        let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(|e| not_safetensors(&e))?;
+        Ok(Self { file: file.into(), tensors, metadata })
+    }
+
+    /// Reads and parses a file.
+    pub fn read(path: &Path, format: &str, version: u32) -> Result<Self, CheckpointError> {
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { file: file.clone(), source })?;
+        Self::from_bytes(&bytes, &file, format, version)
+    }
+
+    /// A JSON metadata entry.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T, CheckpointError> {
+        let text = self.metadata.get(key).ok_or_else(|| self.metadata_error(key, "missing".into()))?;
+        serde_json::from_str(text).map_err(|e| self.metadata_error(key, e.to_string()))
+    }
+
+    /// A JSON metadata entry that may be absent.
+    pub fn json_opt<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, CheckpointError> {
+        match self.metadata.get(key) {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(text).map(Some).map_err(|e| self.metadata_error(key, e.to_string())),
+        }
+    }
+
+    /// Checks that every tensor a model expects is present with the right shape and a float
+    /// dtype, so a wrong file fails here with the tensor's name rather than deep inside candle.
+    pub fn check_tensors(&self, expected: &[(String, Shape)]) -> Result<(), CheckpointError> {
+        for (name, shape) in expected {
+            let tensor = self.tensors.get(name).ok_or_else(|| self.tensor_error(name, "missing".into()))?;
+            if tensor.shape() != shape {
+                return Err(self
+                    .tensor_error(name, format!("shape {:?}, the config expects {:?}", tensor.dims(), shape.dims())));
+            }
+            if !matches!(tensor.dtype(), DType::F32 | DType::F16 | DType::BF16 | DType::F64) {
+                return Err(self.tensor_error(name, format!("dtype {:?} is not a float type", tensor.dtype())));
+            }
+            let finite = tensor
+                .to_dtype(DType::F32)
+                .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
+                .map(|values| values.iter().all(|v| v.is_finite()))
+                .unwrap_or(false);
+            if !finite {
+                return Err(self.tensor_error(name, "holds NaN or infinite values".into()));
+            }
+        }
+        Ok(())
+    }
+
+    fn metadata_error(&self, key: &str, reason: String) -> CheckpointError {
+        CheckpointError::Metadata { file: self.file.clone(), key: key.into(), reason }
+    }
+
+    fn tensor_error(&self, tensor: &str, reason: String) -> CheckpointError {
+        CheckpointError::Tensor { file: self.file.clone(), tensor: tensor.into(), reason }
+    }
+}
+
+/// Writes tensors and metadata (format and version added) to `path` atomically.
+pub fn save(
+    path: &Path,
+    tensors: &HashMap<String, Tensor>,
+    format: &str,
+    version: u32,
+    mut metadata: HashMap<String, String>,
+) -> Result<(), CheckpointError> {
+    let file = path.display().to_string();
+    metadata.insert("format".into(), format.into());
+    metadata.insert("version".into(), version.to_string());
+    let mut named: Vec<(&String, &Tensor)> = tensors.iter().collect();
+    named.sort_by(|a, b| a.0.cmp(b.0));
+    let bytes = safetensors::serialize(named, Some(metadata))
+        .map_err(|e| CheckpointError::NotSafetensors { file: file.clone(), reason: e.to_string() })?;
+    crate::fsutil::write_atomically(path, &bytes).map_err(|source| CheckpointError::Io { file, source })
+}
+
+/// Every weight a model built by `build` creates, with its shape, sorted by name.
+pub fn expected_tensors(
+    build: impl FnOnce(VarBuilder) -> candle_core::Result<()>,
+) -> candle_core::Result<Vec<(String, Shape)>> {
+    let varmap = VarMap::new();
+    build(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu))?;
+    let data = varmap.data().lock().expect("var map lock is never poisoned here");
+    let mut names: Vec<(String, Shape)> = data.iter().map(|(n, v)| (n.clone(), v.shape().clone())).collect();
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(names)
+}

@@ -1,0 +1,250 @@
+//! The one entry point the plugin and the CLI use: [`Engine::infill`] rewrites the selected bars
+//! of a clip with the diffusion prior and returns one clip per variation.
+//!
+//! The flow is the seed paper's (Mittal et al., 2021, §3.2): cut the clip into 2-bar segments,
+//! encode each with the VAE, preprocess, infill the selected segments with Algorithm 1 (see
+//! [`crate::sample`]), map back, and decode (under the key and range constraints).
+//!
+//! **The odd-bar rule.** The model works in 2-bar segments, so any segment with a selected bar
+//! is regenerated whole. Afterwards the result is assembled note by note: every note that starts
+//! in a selected bar comes from the generated clip, every note that starts in an unselected bar
+//! comes from the input, and a note that would sound past the end of its side is cut at the bar
+//! line. Unselected bars are therefore note-for-note the input's.
+
+use std::sync::atomic::AtomicBool;
+
+use candle_core::{Device, Tensor};
+
+use crate::checkpoint::CheckpointError;
+use crate::melody::scale::Scale;
+use crate::melody::{Melody, Note};
+use crate::prior::TrainedPrior;
+use crate::sample::{sample, SampleError, SampleRequest, Sampler};
+use crate::time::{Step, BARS_PER_SEGMENT, STEPS_PER_BAR};
+use crate::vae::segments::{melody_from_segments, to_segments};
+use crate::vae::MelodyVae;
+
+/// Which bars of a clip to regenerate: one flag per bar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BarSelection {
+    pub bars: Vec<bool>,
+}
+
+impl BarSelection {
+    /// Bars `first..=last` (0-based) of a clip of `total` bars.
+    pub fn range(first: u32, last: u32, total: u32) -> Self {
+        Self { bars: (0..total).map(|bar| bar >= first && bar <= last).collect() }
+    }
+
+    /// Every bar of a clip of `total` bars.
+    pub fn all(total: u32) -> Self {
+        Self { bars: vec![true; total as usize] }
+    }
+
+    pub fn is_selected(&self, bar: u32) -> bool {
+        self.bars.get(bar as usize).copied().unwrap_or(false)
+    }
+
+    /// Per 2-bar segment: whether any of its bars is selected.
+    pub fn segments(&self, segment_count: usize) -> Vec<bool> {
+        (0..segment_count as u32)
+            .map(|s| (0..BARS_PER_SEGMENT).any(|b| self.is_selected(s * BARS_PER_SEGMENT + b)))
+            .collect()
+    }
+}
+
+/// How to regenerate.
+#[derive(Clone, Debug)]
+pub struct InfillOptions {
+    /// Number of different results.
+    pub variations: usize,
+    /// Scale of the sampler's noise: below 1 is tamer, above 1 wilder.
+    pub temperature: f64,
+    pub seed: u64,
+    pub sampler: Sampler,
+    /// Only pitches of this scale in generated bars.
+    pub key: Option<Scale>,
+    /// Only pitches in this inclusive MIDI range in generated bars.
+    pub pitch_range: Option<(u8, u8)>,
+}
+
+impl Default for InfillOptions {
+    fn default() -> Self {
+        Self { variations: 4, temperature: 1.0, seed: 0, sampler: Sampler::DEFAULT, key: None, pitch_range: None }
+    }
+}
+
+impl InfillOptions {
+    /// Whether generated bars may use this pitch.
+    pub fn allows(&self, pitch: u8) -> bool {
+        self.key.as_ref().is_none_or(|scale| scale.contains(pitch))
+            && self.pitch_range.is_none_or(|(low, high)| (low..=high).contains(&pitch))
+    }
+}
+
+/// What can go wrong regenerating a clip.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Weights(#[from] CheckpointError),
+    #[error("the VAE and the prior do not belong together: the prior was trained on other latents")]
+    MismatchedModels,
+    #[error("the VAE file has no latent preprocessing, so no prior can use it")]
+    NoPreprocessing,
+    #[error("the clip has {bars} bars; Rebar regenerates clips of up to {max} bars")]
+    ClipTooLong { bars: u32, max: u32 },
+    #[error("no bar of the clip is selected")]
+    EmptySelection,
+    #[error("the pitch constraints allow no note at all")]
+    NoAllowedPitch,
+    #[error("cancelled")]
+    Cancelled,
+    #[error("model error: {0}")]
+    Model(#[from] candle_core::Error),
+}
+
+impl From<SampleError> for EngineError {
+    fn from(e: SampleError) -> Self {
+        match e {
+            SampleError::Cancelled => EngineError::Cancelled,
+            SampleError::Candle(e) => EngineError::Model(e),
+        }
+    }
+}
+
+/// The loaded models. Load once, then call [`Engine::infill`] as often as needed; it allocates
+/// freely and may take tens of milliseconds, so it belongs on a worker thread, never on an
+/// audio thread.
+pub struct Engine {
+    pub vae: MelodyVae,
+    pub prior: TrainedPrior,
+}
+
+impl Engine {
+    /// Pairs a VAE with a prior, checking that the prior was trained on this VAE's latents.
+    pub fn new(vae: MelodyVae, prior: TrainedPrior) -> Result<Self, EngineError> {
+        let preprocess = vae.preprocess.as_ref().ok_or(EngineError::NoPreprocessing)?;
+        if preprocess != &prior.vae_preprocess {
+            return Err(EngineError::MismatchedModels);
+        }
+        Ok(Self { vae, prior })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.vae.device
+    }
+
+    /// The longest clip, in bars.
+    pub fn max_bars(&self) -> u32 {
+        self.prior.model.config.max_segments as u32 * BARS_PER_SEGMENT
+    }
+
+    /// Regenerates the selected bars of `clip`; returns one clip per variation, each as long as
+    /// the input. `progress` gets the fraction done; setting `cancel` stops early.
+    pub fn infill(
+        &self,
+        clip: &Melody,
+        selection: &BarSelection,
+        options: &InfillOptions,
+        cancel: &AtomicBool,
+        progress: &mut dyn FnMut(f32),
+    ) -> Result<Vec<Melody>, EngineError> {
+        if clip.bars > self.max_bars() {
+            return Err(EngineError::ClipTooLong { bars: clip.bars, max: self.max_bars() });
+        }
+        if !(0..clip.bars).any(|bar| selection.is_selected(bar)) {
+            return Err(EngineError::EmptySelection);
+        }
+        if !(0..=127).any(|p| options.allows(p)) {
+            return Err(EngineError::NoAllowedPitch);
+        }
+        let preprocess = self.vae.preprocess.as_ref().ok_or(EngineError::NoPreprocessing)?;
+        let segments = to_segments(clip);
+        let generate = selection.segments(segments.len());
+        let known = preprocess.to_prior_space(&self.vae.encode(&segments)?)?;
+
+        let model = &self.prior.model;
+        let predict = |x: &Tensor, levels: &[f32]| -> candle_core::Result<Tensor> {
+            let (v, t, _) = x.dims3()?;
+            model.forward(x, levels, &Tensor::ones((v, t), candle_core::DType::F32, x.device())?)
+        };
+        let request = SampleRequest {
+            known: &known,
+            generate: &generate,
+            variations: options.variations,
+            temperature: options.temperature,
+            seed: options.seed,
+            sampler: options.sampler,
+        };
+        let sampled = sample(&predict, &self.prior.schedule, &request, cancel, progress)?;
+
+        let mut results = Vec::with_capacity(options.variations);
+        for v in 0..sampled.dim(0)? {
+            let z = preprocess.from_prior_space(&sampled.get(v)?, self.device())?;
+            let windows = self.vae.decode_constrained(&z, &|pitch| options.allows(pitch))?;
+            let generated = melody_from_segments(&windows, clip);
+            results.push(splice(clip, &generated, selection));
+        }
+        Ok(results)
+    }
+}
+
+/// The odd-bar rule: notes starting in selected bars from `generated`, the rest from `input`,
+/// each cut where its side ends.
+pub fn splice(input: &Melody, generated: &Melody, selection: &BarSelection) -> Melody {
+    let selected_at = |step: u32| selection.is_selected(step / STEPS_PER_BAR);
+    let end = input.steps();
+    let mut notes: Vec<Note> = Vec::new();
+    let mut take = |source: &[Note], from_selection: bool| {
+        for note in source {
+            if note.start.0 >= end || selected_at(note.start.0) != from_selection {
+                continue;
+            }
+            // Sound until the note ends, the clip ends, or the bar ownership flips.
+            let mut stop = note.end().0.min(end);
+            let first_foreign_bar = (note.start.0 / STEPS_PER_BAR + 1..)
+                .take_while(|bar| bar * STEPS_PER_BAR < stop)
+                .find(|&bar| selection.is_selected(bar) != from_selection);
+            if let Some(bar) = first_foreign_bar {
+                stop = bar * STEPS_PER_BAR;
+            }
+            notes.push(Note { pitch: note.pitch, start: note.start, len: Step(stop - note.start.0) });
+        }
+    };
+    take(&input.notes, false);
+    take(&generated.notes, true);
+    notes.sort_by_key(|n| n.start);
+    Melody { notes, ..input.clone() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::midi::Meter;
+
+    fn note(pitch: u8, start: u32, len: u32) -> Note {
+        Note { pitch, start: Step(start), len: Step(len) }
+    }
+
+    fn melody(notes: Vec<Note>, bars: u32) -> Melody {
+        Melody { notes, bars, bpm: 120.0, meter: Meter::FOUR_FOUR, key: None }
+    }
+
+    #[test]
+    fn a_selection_starting_on_an_odd_bar_regenerates_both_segments_it_touches() {
+        // Bars 2..=3 (0-based) of 6: segment 1 holds bars 2-3 only.
+        assert_eq!(BarSelection::range(2, 3, 6).segments(3), vec![false, true, false]);
+        // Bars 1..=2 touch segments 0 and 1.
+        assert_eq!(BarSelection::range(1, 2, 6).segments(3), vec![true, true, false]);
+    }
+
+    #[test]
+    fn splicing_keeps_unselected_bars_and_cuts_notes_at_the_selection_edges() {
+        // Input: a note held from bar 0 into bar 1, and one in bar 2.
+        let input = melody(vec![note(60, 8, 16), note(64, 32, 4)], 3);
+        // Generated: a note in bar 1 that runs into bar 2, and one in bar 0 (must be ignored).
+        let generated = melody(vec![note(70, 0, 4), note(72, 20, 20)], 3);
+        let out = splice(&input, &generated, &BarSelection::range(1, 1, 3));
+        assert_eq!(out.notes, vec![note(60, 8, 8), note(72, 20, 12), note(64, 32, 4)]);
+    }
+}

@@ -1,0 +1,52 @@
+//! The diffusion prior's architecture as plain data, saved inside every checkpoint.
+
+/// Shape of the ε-prediction transformer.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PriorConfig {
+    /// Dimensions of one preprocessed latent (the VAE dimensions the prior models).
+    pub latent_dim: usize,
+    /// Transformer width.
+    pub width: usize,
+    /// Self-attention encoder layers.
+    pub layers: usize,
+    /// Attention heads per layer.
+    pub heads: usize,
+    /// Hidden width of each feed-forward block.
+    pub ff_width: usize,
+    /// Noise-conditioned residual output layers after the encoder.
+    pub output_layers: usize,
+    /// Longest sequence of latents the model accepts (32 latents = 64 bars).
+    pub max_segments: usize,
+    /// Scale of the noise level inside its sinusoidal encoding (WaveGrad uses 5000).
+    pub noise_scale: f64,
+}
+
+impl PriorConfig {
+    /// The shipped prior, sized for sampling in tens of milliseconds on two cores.
+    pub fn small(latent_dim: usize) -> Self {
+        Self {
+            latent_dim,
+            width: 256,
+            layers: 4,
+            heads: 4,
+            ff_width: 768,
+            output_layers: 2,
+            max_segments: 32,
+            noise_scale: 5000.0,
+        }
+    }
+
+    /// A tiny prior for tests.
+    pub fn tiny(latent_dim: usize) -> Self {
+        Self {
+            latent_dim,
+            width: 32,
+            layers: 1,
+            heads: 2,
+            ff_width: 64,
+            output_layers: 1,
+            max_segments: 32,
+            noise_scale: 5000.0,
+        }
+    }
+}

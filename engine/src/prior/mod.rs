@@ -1,0 +1,67 @@
+//! The latent diffusion prior (Mittal et al., "Symbolic Music Generation with Diffusion Models",
+//! ISMIR 2021): a transformer DDPM over sequences of preprocessed 2-bar VAE latents.
+//!
+//! - [`config`]: the architecture as data; [`model`]: the ε-prediction transformer.
+//! - [`schedule`]: the noise schedule (linear β, N = 1000) and the continuous noise levels of
+//!   training.
+
+pub mod config;
+pub mod model;
+pub mod schedule;
+
+/// The format name in a prior weights file's metadata.
+pub const FORMAT: &str = "rebar-prior";
+/// Bumped whenever the file layout or a field's meaning changes.
+pub const VERSION: u32 = 1;
+
+pub use config::PriorConfig;
+pub use model::PriorTransformer;
+pub use schedule::NoiseSchedule;
+
+use std::path::Path;
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::metrics::SetStats;
+use crate::vae::LatentPreprocess;
+
+/// A trained prior, as loaded from its self-describing file.
+pub struct TrainedPrior {
+    pub model: PriorTransformer,
+    pub schedule: NoiseSchedule,
+    /// The preprocessing of the VAE it was trained with; must match the VAE it is used with.
+    pub vae_preprocess: LatentPreprocess,
+    /// The training set's framewise OA statistics, the reference of the quality metric.
+    pub metric_truth: SetStats,
+    pub provenance: serde_json::Value,
+}
+
+impl TrainedPrior {
+    pub fn load(path: &Path, device: &Device) -> Result<Self, CheckpointError> {
+        Self::from_checkpoint(&Checkpoint::read(path, FORMAT, VERSION)?, device)
+    }
+
+    pub fn from_bytes(bytes: &[u8], label: &str, device: &Device) -> Result<Self, CheckpointError> {
+        Self::from_checkpoint(&Checkpoint::from_bytes(bytes, label, FORMAT, VERSION)?, device)
+    }
+
+    fn from_checkpoint(checkpoint: &Checkpoint, device: &Device) -> Result<Self, CheckpointError> {
+        let config: PriorConfig = checkpoint.json("config")?;
+        let model_error =
+            |e: candle_core::Error| CheckpointError::Model { file: checkpoint.file.clone(), reason: e.to_string() };
+        checkpoint.check_tensors(
+            &crate::checkpoint::expected_tensors(|vb| PriorTransformer::new(&config, vb).map(|_| ()))
+                .map_err(model_error)?,
+        )?;
+        let vb = VarBuilder::from_tensors(checkpoint.tensors.clone(), DType::F32, device);
+        Ok(Self {
+            model: PriorTransformer::new(&config, vb).map_err(model_error)?,
+            schedule: NoiseSchedule::default(),
+            vae_preprocess: checkpoint.json("vae_preprocess")?,
+            metric_truth: checkpoint.json("metric_truth")?,
+            provenance: checkpoint.json_opt("provenance")?.unwrap_or(serde_json::Value::Null),
+        })
+    }
+}

@@ -1,0 +1,221 @@
+//! The ε-prediction transformer over a sequence of 2-bar latents (Mittal et al., 2021, §2.1 and
+//! Fig. 1, following the Transformer of Vaswani et al. and WaveGrad's noise conditioning):
+//!
+//! 1. an input projection of each preprocessed latent to the model width,
+//! 2. sinusoidal position encodings (eq. 8) added to it,
+//! 3. self-attention encoder layers whose layer norms are FiLM-modulated (scale and shift) by an
+//!    encoding of the noise level √ᾱ: the same sinusoids, with √ᾱ scaled by 5000,
+//! 4. noise-conditioned residual output layers, and a projection back to latent size.
+//!
+//! Layer norms are written out with plain tensor ops so candle can differentiate them on the CPU.
+
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_nn::{linear, ops::softmax, Linear, VarBuilder};
+
+use super::config::PriorConfig;
+
+/// Sinusoidal encodings of `positions` (eq. 8): `[n] → [n, width]`, sines in the first half of
+/// the channels and cosines in the second.
+pub fn sinusoids(positions: &[f32], width: usize, device: &Device) -> Result<Tensor> {
+    let half = width / 2;
+    let mut values = Vec::with_capacity(positions.len() * width);
+    for &p in positions {
+        let freqs = (0..half).map(|i| p / 10_000f32.powf(i as f32 / half as f32));
+        let (sin, cos): (Vec<f32>, Vec<f32>) = freqs.map(|a| (a.sin(), a.cos())).unzip();
+        values.extend(sin);
+        values.extend(cos);
+        values.extend(std::iter::repeat_n(0.0, width - 2 * half));
+    }
+    Tensor::from_vec(values, (positions.len(), width), device)
+}
+
+/// Layer norm without learned affine terms (FiLM supplies them): normalizes the last dimension.
+fn normalize(xs: &Tensor) -> Result<Tensor> {
+    let mean = xs.mean_keepdim(D::Minus1)?;
+    let centered = xs.broadcast_sub(&mean)?;
+    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+    centered.broadcast_div(&(var + 1e-5)?.sqrt()?)
+}
+
+/// Feature-wise linear modulation of a layer norm by the noise embedding:
+/// LN(x) · (1 + γ(e)) + β(e).
+#[derive(Clone, Debug)]
+struct FilmNorm {
+    to_scale_shift: Linear,
+}
+
+impl FilmNorm {
+    fn new(width: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self { to_scale_shift: linear(width, 2 * width, vb.pp("film"))? })
+    }
+
+    /// `xs` `[b, t, w]`, `noise` `[b, w]`.
+    fn forward(&self, xs: &Tensor, noise: &Tensor) -> Result<Tensor> {
+        let width = xs.dim(D::Minus1)?;
+        // [b, 2w] → two [b, 1, w] halves that broadcast over time.
+        let film = self.to_scale_shift.forward(noise)?.unsqueeze(1)?;
+        let scale = (film.narrow(D::Minus1, 0, width)? + 1.0)?;
+        let shift = film.narrow(D::Minus1, width, width)?;
+        normalize(xs)?.broadcast_mul(&scale)?.broadcast_add(&shift)
+    }
+}
+
+/// Multi-head self-attention with a key padding mask.
+#[derive(Clone, Debug)]
+struct SelfAttention {
+    qkv: Linear,
+    out: Linear,
+    heads: usize,
+}
+
+impl SelfAttention {
+    fn new(cfg: &PriorConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            qkv: linear(cfg.width, 3 * cfg.width, vb.pp("qkv"))?,
+            out: linear(cfg.width, cfg.width, vb.pp("out"))?,
+            heads: cfg.heads,
+        })
+    }
+
+    /// `xs` `[b, t, w]`, `mask_bias` `[b, 1, 1, t]` (0 for real latents, −1e9 for padding).
+    fn forward(&self, xs: &Tensor, mask_bias: &Tensor) -> Result<Tensor> {
+        let (b, t, w) = xs.dims3()?;
+        let head_dim = w / self.heads;
+        // [b, t, 3w] → [3, b, heads, t, head_dim]
+        let qkv = self.qkv.forward(xs)?.reshape((b, t, 3, self.heads, head_dim))?.permute((2, 0, 3, 1, 4))?;
+        let (q, k, v) = (qkv.get(0)?.contiguous()?, qkv.get(1)?.contiguous()?, qkv.get(2)?.contiguous()?);
+        let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?.broadcast_add(mask_bias)?;
+        let attended = softmax(&scores, D::Minus1)?.matmul(&v)?; // [b, heads, t, head_dim]
+        self.out.forward(&attended.transpose(1, 2)?.reshape((b, t, w))?)
+    }
+}
+
+/// One pre-norm encoder layer: x + Attn(FiLM(LN(x))), then x + FF(FiLM(LN(x))).
+#[derive(Clone, Debug)]
+struct EncoderLayer {
+    attention_norm: FilmNorm,
+    attention: SelfAttention,
+    ff_norm: FilmNorm,
+    ff_in: Linear,
+    ff_out: Linear,
+}
+
+impl EncoderLayer {
+    fn new(cfg: &PriorConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            attention_norm: FilmNorm::new(cfg.width, vb.pp("attention_norm"))?,
+            attention: SelfAttention::new(cfg, vb.pp("attention"))?,
+            ff_norm: FilmNorm::new(cfg.width, vb.pp("ff_norm"))?,
+            ff_in: linear(cfg.width, cfg.ff_width, vb.pp("ff_in"))?,
+            ff_out: linear(cfg.ff_width, cfg.width, vb.pp("ff_out"))?,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor, noise: &Tensor, mask_bias: &Tensor) -> Result<Tensor> {
+        let xs = (xs + self.attention.forward(&self.attention_norm.forward(xs, noise)?, mask_bias)?)?;
+        let ff = self.ff_out.forward(&self.ff_in.forward(&self.ff_norm.forward(&xs, noise)?)?.relu()?)?;
+        xs + ff
+    }
+}
+
+/// A noise-conditioned residual output layer: x + W relu(FiLM(LN(x))).
+#[derive(Clone, Debug)]
+struct OutputLayer {
+    norm: FilmNorm,
+    dense: Linear,
+}
+
+impl OutputLayer {
+    fn new(width: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self { norm: FilmNorm::new(width, vb.pp("norm"))?, dense: linear(width, width, vb.pp("dense"))? })
+    }
+
+    fn forward(&self, xs: &Tensor, noise: &Tensor) -> Result<Tensor> {
+        xs + self.dense.forward(&self.norm.forward(xs, noise)?.relu()?)?
+    }
+}
+
+/// ε̂(x_t, √ᾱ): weight names `input`, `noise_mlp.*`, `layers.N.*`, `output_layers.N.*`, `output`.
+#[derive(Clone, Debug)]
+pub struct PriorTransformer {
+    input: Linear,
+    noise_in: Linear,
+    noise_out: Linear,
+    layers: Vec<EncoderLayer>,
+    output_layers: Vec<OutputLayer>,
+    final_norm: FilmNorm,
+    output: Linear,
+    pub config: PriorConfig,
+}
+
+impl PriorTransformer {
+    pub fn new(cfg: &PriorConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            input: linear(cfg.latent_dim, cfg.width, vb.pp("input"))?,
+            noise_in: linear(cfg.width, cfg.width, vb.pp("noise_mlp").pp("in"))?,
+            noise_out: linear(cfg.width, cfg.width, vb.pp("noise_mlp").pp("out"))?,
+            layers: (0..cfg.layers).map(|i| EncoderLayer::new(cfg, vb.pp("layers").pp(i))).collect::<Result<_>>()?,
+            output_layers: (0..cfg.output_layers)
+                .map(|i| OutputLayer::new(cfg.width, vb.pp("output_layers").pp(i)))
+                .collect::<Result<_>>()?,
+            final_norm: FilmNorm::new(cfg.width, vb.pp("final_norm"))?,
+            output: linear(cfg.width, cfg.latent_dim, vb.pp("output"))?,
+            config: cfg.clone(),
+        })
+    }
+
+    /// Predicts the noise in `x_t` `[b, t, latent_dim]` at noise levels `sqrt_alpha_bar` `[b]`,
+    /// attending only to positions where `valid` `[b, t]` (f32, 1 or 0) is 1.
+    pub fn forward(&self, x_t: &Tensor, sqrt_alpha_bar: &[f32], valid: &Tensor) -> Result<Tensor> {
+        let (b, t, _latent) = x_t.dims3()?;
+        let device = x_t.device();
+        let width = self.config.width;
+
+        let positions: Vec<f32> = (0..t).map(|p| p as f32).collect();
+        let position_encoding = sinusoids(&positions, width, device)?.unsqueeze(0)?; // [1, t, w]
+        let mut xs = self.input.forward(x_t)?.broadcast_add(&position_encoding)?;
+
+        let levels: Vec<f32> = sqrt_alpha_bar.iter().map(|a| a * self.config.noise_scale as f32).collect();
+        let noise = sinusoids(&levels, width, device)?; // [b, w]
+        let noise = self.noise_out.forward(&self.noise_in.forward(&noise)?.relu()?)?;
+
+        // [b, t] of 1/0 → [b, 1, 1, t] of 0/−1e9
+        let mask_bias = ((valid.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
+        for layer in &self.layers {
+            xs = layer.forward(&xs, &noise, &mask_bias)?;
+        }
+        for layer in &self.output_layers {
+            xs = layer.forward(&xs, &noise)?;
+        }
+        self.output.forward(&self.final_norm.forward(&xs, &noise)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_nn::VarMap;
+
+    #[test]
+    fn sinusoids_follow_equation_8() {
+        let pe = sinusoids(&[0.0, 3.0], 4, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(pe[0], vec![0.0, 0.0, 1.0, 1.0]);
+        assert!((pe[1][0] - 3f32.sin()).abs() < 1e-6);
+        assert!((pe[1][1] - (3.0 / 100f32).sin()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn padding_does_not_change_the_prediction_for_real_latents() {
+        let varmap = VarMap::new();
+        let cfg = PriorConfig::tiny(6);
+        let model = PriorTransformer::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu)).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (1, 5, 6), &Device::Cpu).unwrap();
+        let short = model
+            .forward(&x.narrow(1, 0, 3).unwrap(), &[0.5], &Tensor::ones((1, 3), DType::F32, &Device::Cpu).unwrap())
+            .unwrap();
+        let valid = Tensor::new(&[[1f32, 1.0, 1.0, 0.0, 0.0]], &Device::Cpu).unwrap();
+        let padded = model.forward(&x, &[0.5], &valid).unwrap().narrow(1, 0, 3).unwrap();
+        let diff = (short - padded).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-5, "{diff}");
+    }
+}

@@ -1,0 +1,241 @@
+//! Sampling from the diffusion prior, batched over variations and deterministic given a seed:
+//!
+//! - [`Sampler::Ancestral`]: the DDPM ancestral sampler of the paper (Ho et al., 2020, Alg. 2 /
+//!   eq. 11) over all N = 1000 steps, with σ_t² = β̃_t = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t).
+//! - [`Sampler::Ddim`]: DDIM (Song et al., 2021, eq. 12) on an evenly strided subset of the steps,
+//!   η = 0 by default: a few tens of steps instead of a thousand.
+//! - **Infilling** (Mittal et al., 2021, Algorithm 1): after every reverse step, the known latents
+//!   are noised to the new level, x^known_{t−1} = √ᾱ_{t−1} x₀ + √(1 − ᾱ_{t−1}) ε, and pasted over
+//!   the sample; at t = 0 they are exact. Masking the end continues a clip; masking everything
+//!   generates from scratch.
+//! - **Temperature** scales the initial noise and every fresh noise draw.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::{Result, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::prior::NoiseSchedule;
+use crate::train::normal_tensor;
+
+/// Which reverse process to run.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Sampler {
+    /// All N steps of the DDPM ancestral sampler.
+    Ancestral,
+    /// DDIM over `steps` evenly spaced steps; `eta` = 0 is deterministic given the start noise.
+    Ddim { steps: usize, eta: f64 },
+}
+
+impl Sampler {
+    /// The plugin's default: measured in BENCHMARKS.md against the full ancestral sampler.
+    pub const DEFAULT: Sampler = Sampler::Ddim { steps: 50, eta: 0.0 };
+
+    /// Number of model evaluations.
+    pub fn evaluations(&self, schedule: &NoiseSchedule) -> usize {
+        match self {
+            Sampler::Ancestral => schedule.steps(),
+            Sampler::Ddim { steps, .. } => (*steps).clamp(1, schedule.steps()),
+        }
+    }
+}
+
+/// Why sampling stopped without a result.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// What to sample.
+pub struct SampleRequest<'a> {
+    /// Known latents `[t, d]` in prior space; rows where `generate` is true are ignored.
+    pub known: &'a Tensor,
+    /// Per latent: true to generate it, false to keep it.
+    pub generate: &'a [bool],
+    pub variations: usize,
+    pub temperature: f64,
+    pub seed: u64,
+    pub sampler: Sampler,
+}
+
+/// Runs the reverse process with `predict_noise(x_t [v, t, d], √ᾱ per variation) → ε̂` and
+/// returns `[variations, t, d]`. `progress` gets the fraction done after each step; setting
+/// `cancel` stops at the next step.
+pub fn sample(
+    predict_noise: &dyn Fn(&Tensor, &[f32]) -> Result<Tensor>,
+    schedule: &NoiseSchedule,
+    request: &SampleRequest<'_>,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(f32),
+) -> std::result::Result<Tensor, SampleError> {
+    let (t_len, dim) = request.known.dims2()?;
+    let v = request.variations.max(1);
+    let device = request.known.device();
+    let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
+    let noise = |rng: &mut ChaCha8Rng| -> Result<Tensor> {
+        normal_tensor(rng, v * t_len, dim, device)?.reshape((v, t_len, dim))? * request.temperature
+    };
+
+    // 1 where generated, 0 where known: [1, t, 1], broadcast over variations and dims.
+    let mask: Vec<f32> = request.generate.iter().map(|&g| if g { 1.0 } else { 0.0 }).collect();
+    let mask = Tensor::from_vec(mask, (1, t_len, 1), device)?;
+    let known = request.known.unsqueeze(0)?.broadcast_as((v, t_len, dim))?.contiguous()?;
+    let paste = |x: &Tensor, alpha_bar: f64, rng: &mut ChaCha8Rng| -> Result<Tensor> {
+        let noisy_known = ((&known * alpha_bar.sqrt())?
+            + (normal_tensor(rng, v * t_len, dim, device)?.reshape((v, t_len, dim))? * (1.0 - alpha_bar).sqrt())?)?;
+        x.broadcast_mul(&mask)? + noisy_known.broadcast_mul(&(1.0 - &mask)?)?
+    };
+
+    let steps = timesteps(request.sampler, schedule);
+    let mut x = paste(&noise(&mut rng)?, schedule.alpha_bar(steps[0]), &mut rng)?;
+    for (i, &t) in steps.iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(SampleError::Cancelled);
+        }
+        let prev = steps.get(i + 1).copied().unwrap_or(0);
+        let (alpha_bar, alpha_bar_prev) = (schedule.alpha_bar(t), schedule.alpha_bar(prev));
+        let eps = predict_noise(&x, &vec![alpha_bar.sqrt() as f32; v])?;
+        x = match request.sampler {
+            Sampler::Ancestral => {
+                let (beta, alpha) = (schedule.beta(t), 1.0 - schedule.beta(t));
+                let mean = ((&x - (eps * (beta / (1.0 - alpha_bar).sqrt()))?)? / alpha.sqrt())?;
+                if prev == 0 {
+                    mean
+                } else {
+                    let sigma = (beta * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)).sqrt();
+                    (mean + (noise(&mut rng)? * sigma)?)?
+                }
+            }
+            Sampler::Ddim { eta, .. } => {
+                let x0 = ((&x - (&eps * (1.0 - alpha_bar).sqrt())?)? / alpha_bar.sqrt())?;
+                let sigma =
+                    eta * ((1.0 - alpha_bar_prev) / (1.0 - alpha_bar) * (1.0 - alpha_bar / alpha_bar_prev)).sqrt();
+                let direction = (eps * (1.0 - alpha_bar_prev - sigma * sigma).max(0.0).sqrt())?;
+                let mut next = ((x0 * alpha_bar_prev.sqrt())? + direction)?;
+                if sigma > 0.0 && prev > 0 {
+                    next = (next + (noise(&mut rng)? * sigma)?)?;
+                }
+                next
+            }
+        };
+        x = paste(&x, alpha_bar_prev, &mut rng)?;
+        progress((i + 1) as f32 / steps.len() as f32);
+    }
+    Ok(x)
+}
+
+/// The steps a sampler visits, from the noisiest down to 1.
+pub fn timesteps(sampler: Sampler, schedule: &NoiseSchedule) -> Vec<usize> {
+    let n = schedule.steps();
+    match sampler {
+        Sampler::Ancestral => (1..=n).rev().collect(),
+        Sampler::Ddim { steps, .. } => {
+            let count = steps.clamp(1, n);
+            // Evenly spaced from N down to at least 1, without repeats.
+            let mut visited: Vec<usize> = (0..count).map(|i| n - i * n / count).collect();
+            visited.dedup();
+            visited
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn zeros(t: usize, d: usize, device: &Device) -> Result<Tensor> {
+        Tensor::zeros((t, d), candle_core::DType::F32, device)
+    }
+
+    /// A "model" that knows the data is all zeros: ε̂ = x_t / √(1 − ᾱ).
+    fn oracle(schedule: &NoiseSchedule) -> impl Fn(&Tensor, &[f32]) -> Result<Tensor> + '_ {
+        move |x, levels| {
+            let alpha_bar = f64::from(levels[0]).powi(2);
+            let _ = schedule;
+            x / (1.0 - alpha_bar).sqrt()
+        }
+    }
+
+    fn request<'a>(known: &'a Tensor, generate: &'a [bool], sampler: Sampler, seed: u64) -> SampleRequest<'a> {
+        SampleRequest { known, generate, variations: 3, temperature: 1.0, seed, sampler }
+    }
+
+    #[test]
+    fn ddim_visits_evenly_spaced_steps_down_to_one() {
+        let schedule = NoiseSchedule::default();
+        assert_eq!(timesteps(Sampler::Ddim { steps: 4, eta: 0.0 }, &schedule), vec![1000, 750, 500, 250]);
+        assert_eq!(timesteps(Sampler::Ancestral, &schedule).len(), 1000);
+    }
+
+    #[test]
+    fn known_latents_come_back_exactly_and_generated_ones_follow_the_model() {
+        let schedule = NoiseSchedule::default();
+        let known = Tensor::new(&[[0.5f32, -0.5], [0.9, 0.1], [0.3, 0.3]], &Device::Cpu).unwrap();
+        let generate = [false, true, false];
+        for sampler in
+            [Sampler::Ancestral, Sampler::Ddim { steps: 20, eta: 0.0 }, Sampler::Ddim { steps: 20, eta: 1.0 }]
+        {
+            let predict = oracle(&schedule);
+            let out = sample(
+                &predict,
+                &schedule,
+                &request(&known, &generate, sampler, 3),
+                &AtomicBool::new(false),
+                &mut |_| {},
+            )
+            .unwrap();
+            let out = out.to_vec3::<f32>().unwrap();
+            for variation in &out {
+                assert_eq!(variation[0], vec![0.5, -0.5]);
+                assert_eq!(variation[2], vec![0.3, 0.3]);
+                // The oracle's data is zero, so the generated latent ends near zero.
+                assert!(variation[1].iter().all(|v| v.abs() < 0.05), "{sampler:?} {variation:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_samples_and_another_seed_does_not() {
+        let schedule = NoiseSchedule::default();
+        let known = zeros(4, 2, &Device::Cpu).unwrap();
+        let generate = [true; 4];
+        let run = |seed| {
+            let predict = |x: &Tensor, _: &[f32]| x * 0.1;
+            sample(
+                &predict,
+                &schedule,
+                &request(&known, &generate, Sampler::Ddim { steps: 10, eta: 1.0 }, seed),
+                &AtomicBool::new(false),
+                &mut |_| {},
+            )
+            .unwrap()
+            .to_vec3::<f32>()
+            .unwrap()
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5), run(6));
+    }
+
+    #[test]
+    fn a_set_cancel_flag_stops_sampling() {
+        let schedule = NoiseSchedule::default();
+        let known = zeros(2, 2, &Device::Cpu).unwrap();
+        let cancel = AtomicBool::new(false);
+        let mut calls = 0;
+        let predict = |x: &Tensor, _: &[f32]| x * 0.0;
+        let result =
+            sample(&predict, &schedule, &request(&known, &[true, true], Sampler::Ancestral, 1), &cancel, &mut |done| {
+                calls += 1;
+                if done > 0.01 {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            });
+        assert!(matches!(result, Err(SampleError::Cancelled)));
+        assert!(calls < 20);
+    }
+}

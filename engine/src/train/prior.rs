@@ -1,0 +1,263 @@
+//! `rebar train prior`: trains the diffusion prior (Mittal et al., 2021, §2.1, §3.1) on random
+//! crops of 2–16 consecutive latents of the training tunes, with the L2 ε loss of eq. 6 at
+//! WaveGrad's continuous noise levels. Transposition augmentation goes through the VAE: every
+//! tune is encoded once at each transposition that keeps it on the keyboard.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::run::{to_json, weights, LogLine, Metrics, RunControl, Schedule, Task, TrainOptions};
+use super::vae::transpose_token;
+use super::{normal_tensor, seeded_init, TrainError};
+use crate::checkpoint;
+use crate::data::windows::{Window, WINDOW_STEPS};
+use crate::data::Tune;
+use crate::melody::tokens::{Token, MAX_PITCH, MIN_PITCH};
+use crate::metrics::SetStats;
+use crate::prior::{NoiseSchedule, PriorConfig, PriorTransformer};
+use crate::vae::MelodyVae;
+
+/// Format name of a prior training checkpoint.
+pub const TRAIN_FORMAT: &str = "rebar-prior-train";
+
+/// How to train the prior.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PriorTrainOptions {
+    #[serde(flatten)]
+    pub schedule: Schedule,
+    /// Shortest crop, in latents.
+    pub min_segments: usize,
+    /// Longest crop, in latents.
+    pub max_segments: usize,
+    /// Largest transposition, in semitones either way.
+    pub transpose: u8,
+}
+
+impl TrainOptions for PriorTrainOptions {
+    fn schedule(&mut self) -> &mut Schedule {
+        &mut self.schedule
+    }
+}
+
+impl Default for PriorTrainOptions {
+    fn default() -> Self {
+        Self {
+            schedule: Schedule {
+                steps: 20_000,
+                batch: 64,
+                lr: 5e-4,
+                warmup: 500,
+                grad_clip: 1.0,
+                seed: 0,
+                eval_every: 500,
+                checkpoint_every: 1_000,
+            },
+            min_segments: 2,
+            max_segments: 16,
+            transpose: 6,
+        }
+    }
+}
+
+/// Latent sequences in prior space, one per (tune, transposition).
+pub struct LatentSequences {
+    /// Row-major `[segments, dim]` per sequence.
+    pub sequences: Vec<Vec<f32>>,
+    pub dim: usize,
+}
+
+impl LatentSequences {
+    fn len_of(&self, i: usize) -> usize {
+        self.sequences[i].len() / self.dim
+    }
+}
+
+/// Encodes every tune of at least two segments at every transposition within ±`transpose`
+/// semitones that keeps it on the keyboard, through the VAE and its preprocessing.
+pub fn encode_tunes(vae: &MelodyVae, tunes: &[Tune], transpose: u8) -> Result<LatentSequences, TrainError> {
+    let preprocess =
+        vae.preprocess.as_ref().ok_or_else(|| TrainError::Data("the VAE file has no latent preprocessing".into()))?;
+    let mut sequences = Vec::new();
+    for tune in tunes {
+        let segments = tune.tokens.len().div_ceil(WINDOW_STEPS);
+        if segments < 2 {
+            continue;
+        }
+        let mut ids = tune.tokens.clone();
+        ids.resize(segments * WINDOW_STEPS, Token::Hold.id());
+        let pitches: Vec<i32> = ids
+            .iter()
+            .filter_map(|&id| match Token::from_id(id) {
+                Token::On(p) => Some(i32::from(p)),
+                _ => None,
+            })
+            .collect();
+        let (Some(&low), Some(&high)) = (pitches.iter().min(), pitches.iter().max()) else { continue };
+        let limit = i32::from(transpose);
+        let shifts = (-limit).max(i32::from(MIN_PITCH) - low)..=limit.min(i32::from(MAX_PITCH) - high);
+        let mut windows: Vec<Window> = Vec::new();
+        for shift in shifts.clone() {
+            for chunk in ids.chunks_exact(WINDOW_STEPS) {
+                windows.push(std::array::from_fn(|i| transpose_token(chunk[i], shift)));
+            }
+        }
+        let z = preprocess.to_prior_space(&vae.encode(&windows)?)?;
+        let rows = z.flatten_all()?.to_vec1::<f32>()?;
+        sequences.extend(rows.chunks_exact(segments * preprocess.prior_dim()).map(<[f32]>::to_vec));
+    }
+    Ok(LatentSequences { sequences, dim: preprocess.prior_dim() })
+}
+
+/// A batch of random crops: `x0` `[b, t, d]` (zero padded) and `valid` `[b, t]`.
+fn crop_batch(
+    rng: &mut impl Rng,
+    data: &LatentSequences,
+    batch: usize,
+    min_segments: usize,
+    max_segments: usize,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let d = data.dim;
+    let crops: Vec<(usize, usize, usize)> = (0..batch)
+        .map(|_| {
+            let i = rng.random_range(0..data.sequences.len());
+            let n = data.len_of(i);
+            let len = rng.random_range(min_segments.min(n)..=max_segments.min(n));
+            (i, rng.random_range(0..=n - len), len)
+        })
+        .collect();
+    let t = crops.iter().map(|c| c.2).max().unwrap_or(1);
+    let mut x0 = vec![0f32; batch * t * d];
+    let mut valid = vec![0f32; batch * t];
+    for (b, &(i, start, len)) in crops.iter().enumerate() {
+        x0[b * t * d..b * t * d + len * d].copy_from_slice(&data.sequences[i][start * d..(start + len) * d]);
+        valid[b * t..b * t + len].fill(1.0);
+    }
+    Ok((Tensor::from_vec(x0, (batch, t, d), device)?, Tensor::from_vec(valid, (batch, t), device)?))
+}
+
+/// The ε loss of eq. 6 on one batch, averaged over real (unpadded) latent dimensions.
+pub fn epsilon_loss(
+    model: &PriorTransformer,
+    schedule: &NoiseSchedule,
+    x0: &Tensor,
+    valid: &Tensor,
+    rng: &mut ChaCha8Rng,
+) -> candle_core::Result<Tensor> {
+    let (b, t, d) = x0.dims3()?;
+    let levels: Vec<f32> = (0..b).map(|_| schedule.sample_sqrt_alpha_bar(rng) as f32).collect();
+    let device = x0.device();
+    let signal = Tensor::from_vec(levels.clone(), (b, 1, 1), device)?;
+    let noise_scale = Tensor::from_vec(
+        levels.iter().map(|a| (1.0 - a * a).max(0.0).sqrt()).collect::<Vec<f32>>(),
+        (b, 1, 1),
+        device,
+    )?;
+    let eps = normal_tensor(rng, b * t, d, device)?.reshape((b, t, d))?;
+    let x_t = (x0.broadcast_mul(&signal)? + eps.broadcast_mul(&noise_scale)?)?;
+    let predicted = model.forward(&x_t, &levels, valid)?;
+    let squared = (predicted - eps)?.sqr()?.sum(2)?; // [b, t]
+    (squared * valid)?.sum_all()? / (valid.sum_all()?.to_scalar::<f32>()? as f64 * d as f64)
+}
+
+/// What to train on and how.
+pub struct PriorRun {
+    pub config: PriorConfig,
+    pub options: PriorTrainOptions,
+    pub train: LatentSequences,
+    pub valid: LatentSequences,
+    /// Stored with the weights: which VAE file and data the prior was trained with.
+    pub provenance: serde_json::Value,
+    /// The VAE's preprocessing, stored with the prior so a mismatched pair is caught at load.
+    pub vae_preprocess: serde_json::Value,
+    /// The training set's framewise OA statistics (the "ground truth" of eq. 10), stored with
+    /// the prior so `rebar eval` is well defined on any folder.
+    pub metric_truth: SetStats,
+    pub device: Device,
+}
+
+struct PriorTask {
+    run: PriorRun,
+    model: PriorTransformer,
+    noise: NoiseSchedule,
+    varmap: VarMap,
+    model_path: PathBuf,
+}
+
+/// Crops drawn for validation: fixed by this seed, so the validation loss is comparable over a run.
+const VALID_SEED: u64 = 0x5EED;
+/// Validation batches of 64 crops each.
+const VALID_BATCHES: usize = 8;
+
+impl Task for PriorTask {
+    type Config = PriorConfig;
+    type Options = PriorTrainOptions;
+    const CHECKPOINT_FORMAT: &'static str = TRAIN_FORMAT;
+
+    fn config(&self) -> &PriorConfig {
+        &self.run.config
+    }
+
+    fn options(&mut self) -> &mut PriorTrainOptions {
+        &mut self.run.options
+    }
+
+    fn loss(&mut self, _step: u64, rng: &mut ChaCha8Rng) -> Result<(Tensor, Metrics), TrainError> {
+        let o = &self.run.options;
+        let (x0, valid) =
+            crop_batch(rng, &self.run.train, o.schedule.batch, o.min_segments, o.max_segments, &self.run.device)?;
+        Ok((epsilon_loss(&self.model, &self.noise, &x0, &valid, rng)?, Metrics::new()))
+    }
+
+    fn evaluate(&mut self) -> Result<Metrics, TrainError> {
+        if self.run.valid.sequences.is_empty() {
+            return Ok(Metrics::new());
+        }
+        let o = &self.run.options;
+        let mut rng = ChaCha8Rng::seed_from_u64(VALID_SEED);
+        let mut total = 0.0;
+        for _ in 0..VALID_BATCHES {
+            let (x0, valid) =
+                crop_batch(&mut rng, &self.run.valid, 64, o.min_segments, o.max_segments, &self.run.device)?;
+            total += f64::from(epsilon_loss(&self.model, &self.noise, &x0, &valid, &mut rng)?.to_scalar::<f32>()?);
+        }
+        Ok(Metrics::from([("valid_loss".into(), total / VALID_BATCHES as f64)]))
+    }
+
+    fn export(&mut self, step: u64, trained_seconds: f64) -> Result<(), TrainError> {
+        let mut provenance = self.run.provenance.clone();
+        provenance["steps"] = step.into();
+        provenance["trained_seconds"] = trained_seconds.into();
+        provenance["options"] = serde_json::to_value(&self.run.options).unwrap_or_default();
+        let metadata = HashMap::from([
+            ("config".into(), to_json(&self.run.config)),
+            ("vae_preprocess".into(), self.run.vae_preprocess.to_string()),
+            ("metric_truth".into(), to_json(&self.run.metric_truth)),
+            ("provenance".into(), provenance.to_string()),
+        ]);
+        let half: HashMap<String, Tensor> = weights(&self.varmap)
+            .into_iter()
+            .map(|(n, t)| Ok((n, t.to_dtype(DType::F16)?)))
+            .collect::<candle_core::Result<_>>()?;
+        checkpoint::save(&self.model_path, &half, crate::prior::FORMAT, crate::prior::VERSION, metadata)?;
+        Ok(())
+    }
+}
+
+/// Trains, checkpoints and exports `prior.safetensors` into the run directory.
+pub fn train_prior(run: PriorRun, control: &RunControl<'_>) -> Result<LogLine, TrainError> {
+    if run.train.sequences.is_empty() {
+        return Err(TrainError::Data("no training tune has two or more 2-bar segments".into()));
+    }
+    let varmap = VarMap::new();
+    let model = PriorTransformer::new(&run.config, VarBuilder::from_varmap(&varmap, DType::F32, &run.device))?;
+    seeded_init(&varmap, run.options.schedule.seed)?;
+    let model_path = control.out_dir.join("prior.safetensors");
+    let mut task = PriorTask { run, model, noise: NoiseSchedule::default(), varmap: varmap.clone(), model_path };
+    super::run::run(&mut task, &varmap, control)
+}

@@ -1,0 +1,130 @@
+//! The 2-bar melody VAE: the first stage of the seed method (MusicVAE, Roberts et al., ICML
+//! 2018; Mittal et al., ISMIR 2021, §3.1). Every 2 bars (32 steps) of melody become one latent.
+//!
+//! - [`config`]: the architecture as data.
+//! - [`model`]: encoder and decoder layers.
+//! - [`loss`]: the free-bits ELBO (MusicVAE eq. 3–4).
+//! - [`latent`]: the prior's preprocessing of the latents (dimension selection, [−1, 1] scaling).
+//! - [`segments`]: a melody as 2-bar segments; [`tools`]: interpolation and attribute vectors.
+//!
+//! [`MelodyVae`] is a trained model as loaded from its self-describing file.
+
+pub mod config;
+pub mod latent;
+pub mod loss;
+pub mod model;
+pub mod segments;
+pub mod tools;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::data::windows::{Window, WINDOW_STEPS};
+use crate::melody::tokens::Token;
+pub use config::VaeConfig;
+pub use latent::LatentPreprocess;
+pub use model::Vae;
+
+/// The format name in a VAE weights file's metadata.
+pub const FORMAT: &str = "rebar-vae";
+/// Bumped whenever the file layout or a field's meaning changes.
+pub const VERSION: u32 = 1;
+
+/// A trained VAE with its preprocessing and provenance.
+pub struct MelodyVae {
+    pub vae: Vae,
+    pub preprocess: Option<LatentPreprocess>,
+    /// Where the weights came from: data, steps, seed, licence notes.
+    pub provenance: serde_json::Value,
+    /// Attribute vectors in latent space, by name (see [`tools`]).
+    pub attributes: BTreeMap<String, Vec<f32>>,
+    pub device: Device,
+}
+
+impl MelodyVae {
+    /// Loads a VAE weights file.
+    pub fn load(path: &Path, device: &Device) -> Result<Self, CheckpointError> {
+        Self::from_checkpoint(&Checkpoint::read(path, FORMAT, VERSION)?, device)
+    }
+
+    /// Loads a VAE from the bytes of its file; `label` names it in errors.
+    pub fn from_bytes(bytes: &[u8], label: &str, device: &Device) -> Result<Self, CheckpointError> {
+        Self::from_checkpoint(&Checkpoint::from_bytes(bytes, label, FORMAT, VERSION)?, device)
+    }
+
+    /// Builds the model from a parsed file, checking every tensor first.
+    pub fn from_checkpoint(checkpoint: &Checkpoint, device: &Device) -> Result<Self, CheckpointError> {
+        let config: VaeConfig = checkpoint.json("config")?;
+        checkpoint.check_tensors(
+            &crate::checkpoint::expected_tensors(|vb| Vae::new(&config, vb).map(|_| ()))
+                .map_err(|e| model_error(checkpoint, e))?,
+        )?;
+        let tensors = checkpoint.tensors.clone();
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let vae = Vae::new(&config, vb).map_err(|e| model_error(checkpoint, e))?;
+        Ok(Self {
+            vae,
+            preprocess: checkpoint.json_opt("preprocess")?,
+            provenance: checkpoint.json_opt("provenance")?.unwrap_or(serde_json::Value::Null),
+            attributes: checkpoint.json_opt("attributes")?.unwrap_or_default(),
+            device: device.clone(),
+        })
+    }
+
+    /// The shipped weights, compiled into the binary: trained as BENCHMARKS.md records.
+    pub fn embedded(device: &Device) -> Result<Self, CheckpointError> {
+        Self::from_bytes(EMBEDDED_VAE, "embedded assets/vae.safetensors", device)
+    }
+
+    /// An attribute vector by name, if the file has one.
+    pub fn attribute(&self, name: &str) -> Option<&[f32]> {
+        self.attributes.get(name).map(Vec::as_slice)
+    }
+
+    /// Token windows to a `[n, steps]` u32 tensor.
+    pub fn windows_tensor(&self, windows: &[Window]) -> candle_core::Result<Tensor> {
+        let ids: Vec<u32> = windows.iter().flatten().map(|&id| u32::from(id)).collect();
+        Tensor::from_vec(ids, (windows.len(), WINDOW_STEPS), &self.device)
+    }
+
+    /// Posterior means of windows: `[n, latent]`.
+    pub fn encode(&self, windows: &[Window]) -> candle_core::Result<Tensor> {
+        self.vae.encode_mean(&self.windows_tensor(windows)?)
+    }
+
+    /// Argmax reconstructions of latents `[n, latent]`.
+    pub fn decode(&self, z: &Tensor) -> candle_core::Result<Vec<Window>> {
+        windows_of(&self.vae.decode(z)?)
+    }
+
+    /// Argmax reconstructions that only use the note-ons `allowed_pitch` accepts.
+    pub fn decode_constrained(
+        &self,
+        z: &Tensor,
+        allowed_pitch: &dyn Fn(u8) -> bool,
+    ) -> candle_core::Result<Vec<Window>> {
+        let allowed: Vec<bool> = (0..self.vae.config.vocab_size as u8)
+            .map(|id| match Token::from_id(id) {
+                Token::On(pitch) => allowed_pitch(pitch),
+                Token::Hold | Token::Rest => true,
+            })
+            .collect();
+        windows_of(&self.vae.decoder.argmax_allowed(z, &allowed)?)
+    }
+}
+
+/// `[n, steps]` u32 token ids to windows.
+fn windows_of(ids: &Tensor) -> candle_core::Result<Vec<Window>> {
+    Ok(ids.to_vec2::<u32>()?.iter().map(|row| std::array::from_fn(|i| row[i] as u8)).collect())
+}
+
+/// The shipped VAE weights file.
+pub const EMBEDDED_VAE: &[u8] = include_bytes!("../../../assets/vae.safetensors");
+
+fn model_error(checkpoint: &Checkpoint, e: candle_core::Error) -> CheckpointError {
+    CheckpointError::Model { file: checkpoint.file.clone(), reason: e.to_string() }
+}
