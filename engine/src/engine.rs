@@ -164,10 +164,10 @@ impl Engine {
         let known = preprocess.to_prior_space(&self.vae.encode(&segments)?)?;
 
         let model = &self.prior.model;
-        let predict = |x: &Tensor, levels: &[f32]| -> candle_core::Result<Tensor> {
-            let (v, t, _) = x.dims3()?;
-            model.forward(x, levels, &Tensor::ones((v, t), candle_core::DType::F32, x.device())?)
-        };
+        // Every latent of a clip is real (no padding): one mask serves every reverse step.
+        let all_valid =
+            Tensor::ones((options.variations.max(1), segments.len()), candle_core::DType::F32, self.device())?;
+        let predict = |x: &Tensor, levels: &[f32]| model.forward(x, levels, &all_valid);
         let request = SampleRequest {
             known: &known,
             generate: &generate,

@@ -1,10 +1,10 @@
 //! Reconstruction accuracy, as in MusicVAE's Table 1: the fraction of steps whose token the
 //! argmax decoding of the posterior mean gets right, over a set of 2-bar windows.
 
-use candle_core::{Device, Result, Tensor};
+use candle_core::{Device, Result};
 
 use crate::data::windows::{Window, WINDOW_STEPS};
-use crate::vae::Vae;
+use crate::vae::{windows_tensor, Vae};
 
 /// Windows per forward pass: large enough for efficient matmuls, small enough to bound memory.
 const EVAL_BATCH: usize = 1024;
@@ -16,8 +16,7 @@ pub fn reconstruction_accuracy(vae: &Vae, windows: &[Window], device: &Device) -
     }
     let mut correct = 0u64;
     for chunk in windows.chunks(EVAL_BATCH) {
-        let ids: Vec<u32> = chunk.iter().flatten().map(|&id| u32::from(id)).collect();
-        let ids = Tensor::from_vec(ids, (chunk.len(), WINDOW_STEPS), device)?;
+        let ids = windows_tensor(chunk, device)?;
         let decoded = vae.decode(&vae.encode_mean(&ids)?)?;
         correct += u64::from(decoded.eq(&ids)?.to_dtype(candle_core::DType::U32)?.sum_all()?.to_scalar::<u32>()?);
     }

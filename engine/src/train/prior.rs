@@ -11,13 +11,13 @@ use candle_nn::{VarBuilder, VarMap};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::run::{to_json, weights, LogLine, Metrics, RunControl, Schedule, Task, TrainOptions};
-use super::vae::transpose_token;
+use super::run::{half_weights, to_json, LogLine, Metrics, RunControl, Schedule, Task, TrainOptions};
+use super::vae::{transpose_token, transpositions};
 use super::{normal_tensor, seeded_init, TrainError};
 use crate::checkpoint;
 use crate::data::windows::{Window, WINDOW_STEPS};
 use crate::data::Tune;
-use crate::melody::tokens::{Token, MAX_PITCH, MIN_PITCH};
+use crate::melody::tokens::Token;
 use crate::metrics::SetStats;
 use crate::prior::{NoiseSchedule, PriorConfig, PriorTransformer};
 use crate::vae::MelodyVae;
@@ -90,18 +90,9 @@ pub fn encode_tunes(vae: &MelodyVae, tunes: &[Tune], transpose: u8) -> Result<La
         }
         let mut ids = tune.tokens.clone();
         ids.resize(segments * WINDOW_STEPS, Token::Hold.id());
-        let pitches: Vec<i32> = ids
-            .iter()
-            .filter_map(|&id| match Token::from_id(id) {
-                Token::On(p) => Some(i32::from(p)),
-                _ => None,
-            })
-            .collect();
-        let (Some(&low), Some(&high)) = (pitches.iter().min(), pitches.iter().max()) else { continue };
-        let limit = i32::from(transpose);
-        let shifts = (-limit).max(i32::from(MIN_PITCH) - low)..=limit.min(i32::from(MAX_PITCH) - high);
+        let Some(shifts) = transpositions(&ids, transpose) else { continue };
         let mut windows: Vec<Window> = Vec::new();
-        for shift in shifts.clone() {
+        for shift in shifts {
             for chunk in ids.chunks_exact(WINDOW_STEPS) {
                 windows.push(std::array::from_fn(|i| transpose_token(chunk[i], shift)));
             }
@@ -240,11 +231,13 @@ impl Task for PriorTask {
             ("metric_truth".into(), to_json(&self.run.metric_truth)),
             ("provenance".into(), provenance.to_string()),
         ]);
-        let half: HashMap<String, Tensor> = weights(&self.varmap)
-            .into_iter()
-            .map(|(n, t)| Ok((n, t.to_dtype(DType::F16)?)))
-            .collect::<candle_core::Result<_>>()?;
-        checkpoint::save(&self.model_path, &half, crate::prior::FORMAT, crate::prior::VERSION, metadata)?;
+        checkpoint::save(
+            &self.model_path,
+            &half_weights(&self.varmap)?,
+            crate::prior::FORMAT,
+            crate::prior::VERSION,
+            metadata,
+        )?;
         Ok(())
     }
 }

@@ -221,6 +221,12 @@ fn save_checkpoint<T: Task>(
     Ok(checkpoint::save(&control.checkpoint_path(), &tensors, T::CHECKPOINT_FORMAT, TRAIN_VERSION, metadata)?)
 }
 
+/// The variables' values in half precision, as shipped model files store them (the models run in
+/// f32 after loading; BENCHMARKS.md measures the f16 files themselves).
+pub fn half_weights(varmap: &VarMap) -> candle_core::Result<HashMap<String, Tensor>> {
+    weights(varmap).into_iter().map(|(name, t)| Ok((name, t.to_dtype(candle_core::DType::F16)?))).collect()
+}
+
 /// Plain data as JSON text.
 pub fn to_json(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).expect("plain data serializes")

@@ -10,7 +10,7 @@ use candle_nn::{VarBuilder, VarMap};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::run::{to_json, weights, LogLine, Metrics, RunControl, Schedule, Task, TrainOptions};
+use super::run::{half_weights, to_json, LogLine, Metrics, RunControl, Schedule, Task, TrainOptions};
 use super::{normal_tensor, seeded_init, TrainError};
 use crate::checkpoint;
 use crate::data::windows::{Window, WINDOW_STEPS};
@@ -18,7 +18,7 @@ use crate::eval::recon::reconstruction_accuracy;
 use crate::melody::tokens::{Token, MAX_PITCH, MIN_PITCH};
 use crate::vae::loss::{kl_per_dimension, vae_loss};
 use crate::vae::tools::{density_vector, DENSITY};
-use crate::vae::{LatentPreprocess, MelodyVae, Vae, VaeConfig};
+use crate::vae::{windows_tensor, LatentPreprocess, MelodyVae, Vae, VaeConfig};
 
 /// Format name of a VAE training checkpoint (weights + optimizer state).
 pub const TRAIN_FORMAT: &str = "rebar-vae-train";
@@ -166,19 +166,24 @@ fn sample_batch(
     Tensor::from_vec(ids, (batch, WINDOW_STEPS), device)
 }
 
-/// A shift in −limit..=limit semitones that keeps every note of the window in MIDI 21..=108.
+/// A random shift from [`transpositions`] (0 for a window without notes).
 pub fn random_transposition(rng: &mut impl Rng, window: &[u8], limit: u8) -> i32 {
-    let pitches = window.iter().filter_map(|&id| match Token::from_id(id) {
+    transpositions(window, limit).map_or(0, |shifts| rng.random_range(shifts))
+}
+
+/// The shifts in −limit..=limit semitones that keep every note of `ids` in MIDI 21..=108; None
+/// when `ids` has no notes.
+pub fn transpositions(ids: &[u8], limit: u8) -> Option<std::ops::RangeInclusive<i32>> {
+    let pitches = ids.iter().filter_map(|&id| match Token::from_id(id) {
         Token::On(pitch) => Some(i32::from(pitch)),
         _ => None,
     });
     let (low, high) = pitches.fold((i32::MAX, i32::MIN), |(lo, hi), p| (lo.min(p), hi.max(p)));
     if low > high {
-        return 0;
+        return None;
     }
-    let down = (i32::from(limit)).min(low - i32::from(MIN_PITCH));
-    let up = (i32::from(limit)).min(i32::from(MAX_PITCH) - high);
-    rng.random_range(-down..=up)
+    let limit = i32::from(limit);
+    Some(-limit.min(low - i32::from(MIN_PITCH))..=limit.min(i32::from(MAX_PITCH) - high))
 }
 
 /// A token moved by `shift` semitones (holds and rests stay).
@@ -215,13 +220,7 @@ pub fn export_model(
         ("attributes".into(), to_json(&attributes)),
         ("provenance".into(), to_json(provenance)),
     ]);
-    // Half precision halves the shipped file; the weights are used in f32 after loading, and
-    // BENCHMARKS.md records the accuracy of the f16 file itself.
-    let half: HashMap<String, Tensor> = weights(varmap)
-        .into_iter()
-        .map(|(n, t)| Ok((n, t.to_dtype(DType::F16)?)))
-        .collect::<candle_core::Result<_>>()?;
-    checkpoint::save(path, &half, crate::vae::FORMAT, crate::vae::VERSION, metadata)?;
+    checkpoint::save(path, &half_weights(varmap)?, crate::vae::FORMAT, crate::vae::VERSION, metadata)?;
     Ok(preprocess)
 }
 
@@ -230,9 +229,7 @@ pub fn fit_preprocess(vae: &Vae, windows: &[Window], device: &Device) -> candle_
     let mut means = Vec::new();
     let mut kl_sum = vec![0f64; vae.config.latent];
     for chunk in windows.chunks(2048) {
-        let ids: Vec<u32> = chunk.iter().flatten().map(|&id| u32::from(id)).collect();
-        let ids = Tensor::from_vec(ids, (chunk.len(), WINDOW_STEPS), device)?;
-        let (mu, log_var) = vae.encoder.forward(&ids)?;
+        let (mu, log_var) = vae.encoder.forward(&windows_tensor(chunk, device)?)?;
         for (d, kl) in kl_per_dimension(&mu, &log_var)?.to_vec1::<f32>()?.into_iter().enumerate() {
             kl_sum[d] += f64::from(kl) * chunk.len() as f64;
         }

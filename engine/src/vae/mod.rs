@@ -85,15 +85,9 @@ impl MelodyVae {
         self.attributes.get(name).map(Vec::as_slice)
     }
 
-    /// Token windows to a `[n, steps]` u32 tensor.
-    pub fn windows_tensor(&self, windows: &[Window]) -> candle_core::Result<Tensor> {
-        let ids: Vec<u32> = windows.iter().flatten().map(|&id| u32::from(id)).collect();
-        Tensor::from_vec(ids, (windows.len(), WINDOW_STEPS), &self.device)
-    }
-
     /// Posterior means of windows: `[n, latent]`.
     pub fn encode(&self, windows: &[Window]) -> candle_core::Result<Tensor> {
-        self.vae.encode_mean(&self.windows_tensor(windows)?)
+        self.vae.encode_mean(&windows_tensor(windows, &self.device)?)
     }
 
     /// Argmax reconstructions of latents `[n, latent]`.
@@ -115,6 +109,12 @@ impl MelodyVae {
             .collect();
         windows_of(&self.vae.decoder.argmax_allowed(z, &allowed)?)
     }
+}
+
+/// Token windows to a `[n, steps]` u32 tensor of ids.
+pub fn windows_tensor(windows: &[Window], device: &Device) -> candle_core::Result<Tensor> {
+    let ids: Vec<u32> = windows.iter().flatten().map(|&id| u32::from(id)).collect();
+    Tensor::from_vec(ids, (windows.len(), WINDOW_STEPS), device)
 }
 
 /// `[n, steps]` u32 token ids to windows.
