@@ -18,7 +18,7 @@ use candle_core::{Device, Tensor};
 use crate::checkpoint::CheckpointError;
 use crate::melody::scale::Scale;
 use crate::melody::{Melody, Note};
-use crate::prior::TrainedPrior;
+use crate::prior::{PriorTransformer, TrainedPrior};
 use crate::sample::{sample, SampleError, SampleRequest, Sampler};
 use crate::time::{Step, BARS_PER_SEGMENT, STEPS_PER_BAR};
 use crate::vae::segments::{melody_from_segments, to_segments};
@@ -130,6 +130,12 @@ impl Engine {
         Ok(Self { vae, prior })
     }
 
+    /// The shipped VAE and prior, built into the binary, on the CPU.
+    pub fn embedded() -> Result<Self, EngineError> {
+        let device = Device::Cpu;
+        Self::new(MelodyVae::embedded(&device)?, TrainedPrior::embedded(&device)?)
+    }
+
     pub fn device(&self) -> &Device {
         &self.vae.device
     }
@@ -167,7 +173,7 @@ impl Engine {
         // Every latent of a clip is real (no padding): one mask serves every reverse step.
         let all_valid =
             Tensor::ones((options.variations.max(1), segments.len()), candle_core::DType::F32, self.device())?;
-        let predict = |x: &Tensor, levels: &[f32]| model.forward(x, levels, &all_valid);
+        let predict = |x: &Tensor, levels: &[f32]| predict_in_halves(model, x, levels, &all_valid);
         let request = SampleRequest {
             known: &known,
             generate: &generate,
@@ -187,6 +193,32 @@ impl Engine {
         }
         Ok(results)
     }
+}
+
+/// ε̂ for a batch of variations, computed as two halves on two threads. With a handful of
+/// variations the matmuls are too small for candle to spread over cores itself, so splitting the
+/// batch is what uses the second core (measured in BENCHMARKS.md).
+fn predict_in_halves(
+    model: &PriorTransformer,
+    x: &Tensor,
+    levels: &[f32],
+    valid: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let batch = x.dim(0)?;
+    if batch < 2 {
+        return model.forward(x, levels, valid);
+    }
+    let half = batch / 2;
+    let (x_a, x_b) = (x.narrow(0, 0, half)?, x.narrow(0, half, batch - half)?);
+    let (valid_a, valid_b) = (valid.narrow(0, 0, half)?, valid.narrow(0, half, batch - half)?);
+    let (levels_a, levels_b) = levels.split_at(half);
+    let (a, b) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| model.forward(&x_a, levels_a, &valid_a));
+        let second = model.forward(&x_b, levels_b, &valid_b);
+        (first.join(), second)
+    });
+    let a = a.map_err(|_| candle_core::Error::Msg("a sampling thread panicked".into()))??;
+    Tensor::cat(&[a, b?], 0)
 }
 
 /// The odd-bar rule: notes starting in selected bars from `generated`, the rest from `input`,

@@ -78,9 +78,9 @@ struct BenchArgs {
     /// VAE weights file. Default: the weights built into this binary.
     #[arg(long)]
     vae: Option<PathBuf>,
-    /// Prior weights file.
-    #[arg(long, default_value = "assets/prior.safetensors")]
-    prior: PathBuf,
+    /// Prior weights file. Default: the weights built into this binary.
+    #[arg(long)]
+    prior: Option<PathBuf>,
 }
 
 /// Sampling controls shared by `infill` and `generate`.
@@ -113,9 +113,9 @@ struct SamplingArgs {
     /// VAE weights file. Default: the weights built into this binary.
     #[arg(long)]
     vae: Option<PathBuf>,
-    /// Prior weights file.
-    #[arg(long, default_value = "assets/prior.safetensors")]
-    prior: PathBuf,
+    /// Prior weights file. Default: the weights built into this binary.
+    #[arg(long)]
+    prior: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -214,6 +214,9 @@ struct TrainPriorArgs {
     /// Self-attention layers.
     #[arg(long, default_value_t = PriorConfig::small(0).layers)]
     layers: usize,
+    /// Hidden width of each feed-forward block.
+    #[arg(long, default_value_t = PriorConfig::small(0).ff_width)]
+    ff_width: usize,
 }
 
 /// What every training run takes: where it lives, how long it runs, its seed and schedule.
@@ -251,6 +254,9 @@ struct RunArgs {
     /// Steps between checkpoints [default: VAE 500, prior 1000].
     #[arg(long)]
     checkpoint_every: Option<u64>,
+    /// Decay of the weight average that is exported [default: VAE 0 (off), prior 0.999].
+    #[arg(long)]
+    average_decay: Option<f64>,
     /// Stop (after a checkpoint) after this many minutes; resume later with --resume.
     #[arg(long)]
     max_minutes: Option<f64>,
@@ -267,6 +273,7 @@ impl RunArgs {
             seed: self.seed,
             eval_every: self.eval_every.unwrap_or(defaults.eval_every),
             checkpoint_every: self.checkpoint_every.unwrap_or(defaults.checkpoint_every),
+            average_decay: self.average_decay.unwrap_or(defaults.average_decay),
             ..defaults
         }
     }
@@ -330,15 +337,21 @@ struct EvalArgs {
     /// VAE weights file. Default: the weights built into this binary.
     #[arg(long)]
     vae: Option<PathBuf>,
-    /// Prior weights file (infill and uncond).
-    #[arg(long, default_value = "assets/prior.safetensors")]
-    prior: PathBuf,
+    /// Prior weights file (infill and uncond). Default: the weights built into this binary.
+    #[arg(long)]
+    prior: Option<PathBuf>,
     /// uncond: sequences to generate. infill: samples per tune.
     #[arg(long, default_value_t = 1)]
     samples: usize,
     /// DDIM steps of the sampler (0: the 1000-step ancestral sampler).
     #[arg(long, default_value_t = 50)]
     steps: usize,
+    /// DDIM η: 0 is deterministic given the start noise, 1 is as random as the ancestral sampler.
+    #[arg(long, default_value_t = 0.0)]
+    eta: f64,
+    /// Scale of the sampler's noise.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -560,13 +573,18 @@ fn eval(args: EvalArgs) -> Result<()> {
         }
         EvalTask::Infill | EvalTask::Uncond => {
             let vae = load_vae(args.vae.as_deref())?;
-            let prior = TrainedPrior::load(&args.prior, &vae.device)?;
+            let prior = load_prior(args.prior.as_deref(), &vae.device)?;
             let truth = prior.metric_truth;
             let engine = Engine::new(vae, prior)?;
             let sampler =
-                if args.steps == 0 { Sampler::Ancestral } else { Sampler::Ddim { steps: args.steps, eta: 0.0 } };
-            let options =
-                InfillOptions { variations: args.samples.max(1), seed: args.seed, sampler, ..InfillOptions::default() };
+                if args.steps == 0 { Sampler::Ancestral } else { Sampler::Ddim { steps: args.steps, eta: args.eta } };
+            let options = InfillOptions {
+                variations: args.samples.max(1),
+                seed: args.seed,
+                sampler,
+                temperature: args.temperature,
+                ..InfillOptions::default()
+            };
             let test = first_sixteen_bars(&data.tunes);
             let (task, n, rows) = if matches!(args.task, EvalTask::Infill) {
                 anyhow::ensure!(!test.is_empty(), "no tune of {} has 16 bars", args.midi_dir.display());
@@ -588,7 +606,11 @@ fn eval(args: EvalArgs) -> Result<()> {
                 "task": task,
                 "n_sequences": n,
                 "rows": rows,
-                "sampler": {"kind": format!("{sampler:?}"), "steps": sampler.evaluations(&engine.prior.schedule)},
+                "sampler": {
+                    "kind": format!("{sampler:?}"),
+                    "steps": sampler.evaluations(&engine.prior.schedule),
+                    "temperature": options.temperature,
+                },
                 "seconds": started.elapsed().as_secs_f64(),
             })
         }
@@ -606,6 +628,13 @@ fn load_vae(path: Option<&Path>) -> Result<MelodyVae> {
     Ok(match path {
         Some(path) => MelodyVae::load(path, &device)?,
         None => MelodyVae::embedded(&device)?,
+    })
+}
+
+fn load_prior(path: Option<&Path>, device: &candle_core::Device) -> Result<TrainedPrior> {
+    Ok(match path {
+        Some(path) => TrainedPrior::load(path, device)?,
+        None => TrainedPrior::embedded(device)?,
     })
 }
 
@@ -678,7 +707,12 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
         preprocess.prior_dim(),
         started.elapsed().as_secs_f64()
     );
-    let config = PriorConfig { width: args.width, layers: args.layers, ..PriorConfig::small(preprocess.prior_dim()) };
+    let config = PriorConfig {
+        width: args.width,
+        layers: args.layers,
+        ff_width: args.ff_width,
+        ..PriorConfig::small(preprocess.prior_dim())
+    };
     let run = PriorRun {
         config,
         options,
@@ -703,7 +737,7 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
 /// The engine from the sampling arguments' weights.
 fn load_engine(args: &SamplingArgs) -> Result<Engine> {
     let vae = load_vae(args.vae.as_deref())?;
-    let prior = TrainedPrior::load(&args.prior, &vae.device)?;
+    let prior = load_prior(args.prior.as_deref(), &vae.device)?;
     Ok(Engine::new(vae, prior)?)
 }
 
@@ -812,7 +846,7 @@ fn training_truth(tunes: &[rebar_engine::data::Tune]) -> SetStats {
 
 fn bench(args: BenchArgs) -> Result<()> {
     let vae = load_vae(args.vae.as_deref())?;
-    let prior = TrainedPrior::load(&args.prior, &vae.device)?;
+    let prior = load_prior(args.prior.as_deref(), &vae.device)?;
     let engine = Engine::new(vae, prior)?;
     // A real 32-bar clip: a fixture reel, repeated.
     let reel = read_melody(Path::new("tests/fixtures/ryans_jimmy_holmes_reel.mid"))?;

@@ -35,6 +35,7 @@ fn options(steps: u64) -> VaeTrainOptions {
             seed: 11,
             eval_every: 5,
             checkpoint_every: 5,
+            average_decay: 0.0,
         },
         kl_anneal_steps: 10,
         ..VaeTrainOptions::default()

@@ -11,7 +11,7 @@ pub mod tokens;
 use crate::midi::{KeySignature, Meter};
 use crate::time::{Step, STEPS_PER_BAR};
 
-pub use quantize::{quantize, QuantizeReport};
+pub use quantize::{quantize, quantize_notes, QuantizeReport, TimedNote};
 
 /// One note on the grid.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]

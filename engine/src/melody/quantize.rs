@@ -48,19 +48,50 @@ pub fn quantize(file: &MidiFile, part: &Part) -> Result<(Melody, QuantizeReport)
     let mut report = QuantizeReport { notes_in: part.notes.len() as u64, ..Default::default() };
     let meter = check_meters(file, &mut report)?;
 
-    let mut notes: Vec<Note> = Vec::with_capacity(part.notes.len());
-    for tick_note in &part.notes {
-        let start_exact = ticks_to_steps(tick_note.start, file.ppq);
+    let timed = part.notes.iter().map(|n| TimedNote {
+        pitch: n.key,
+        start: ticks_to_steps(n.start, file.ppq),
+        end: ticks_to_steps(n.end, file.ppq),
+    });
+    let melody_notes = quantize_notes(timed, &mut report);
+    if melody_notes.is_empty() {
+        return Err(MidiError::NoNotes);
+    }
+
+    let melody = Melody {
+        bars: Melody::bars_to_hold(&melody_notes),
+        notes: melody_notes,
+        bpm: file.initial_bpm(),
+        meter,
+        key: file.keys.first().map(|(_, key)| *key),
+    };
+    Ok((melody, report))
+}
+
+/// A note timed in fractional grid steps, before quantization.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct TimedNote {
+    pub pitch: u8,
+    pub start: f64,
+    pub end: f64,
+}
+
+/// Snaps notes to the grid and reduces them to one monophonic line (the steps of the module doc),
+/// counting every change in `report`. Used for MIDI files and for the plugin's captured clips.
+pub fn quantize_notes(timed: impl Iterator<Item = TimedNote>, report: &mut QuantizeReport) -> Vec<Note> {
+    let mut notes: Vec<Note> = Vec::with_capacity(timed.size_hint().0);
+    for timed_note in timed {
+        let start_exact = timed_note.start.max(0.0);
         let start = start_exact.round();
         if (start - start_exact).abs() > ON_GRID_TOLERANCE {
             report.snapped_onsets += 1;
         }
-        let end = ticks_to_steps(tick_note.end, file.ppq).round();
+        let end = timed_note.end.round();
         if end <= start {
             report.dropped_short += 1;
             continue;
         }
-        let (pitch, shifted) = fold_into_range(tick_note.key);
+        let (pitch, shifted) = fold_into_range(timed_note.pitch);
         report.octave_shifted += u64::from(shifted);
         notes.push(Note { pitch, start: Step(start as u32), len: Step((end - start) as u32) });
     }
@@ -87,18 +118,7 @@ pub fn quantize(file: &MidiFile, part: &Part) -> Result<(Melody, QuantizeReport)
             note.len = next_start - note.start;
         }
     }
-    if melody_notes.is_empty() {
-        return Err(MidiError::NoNotes);
-    }
-
-    let melody = Melody {
-        bars: Melody::bars_to_hold(&melody_notes),
-        notes: melody_notes,
-        bpm: file.initial_bpm(),
-        meter,
-        key: file.keys.first().map(|(_, key)| *key),
-    };
-    Ok((melody, report))
+    melody_notes
 }
 
 /// Checks that every meter regroups into 16-step bars from the start, and returns the first one.

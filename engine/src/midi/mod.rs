@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use read::{parse, read_file, MelodySelector, MidiFile, Part, TickNote};
-pub use write::{melody_to_smf_bytes, melody_to_smf_bytes_at, write_melody};
+pub use write::{melody_to_smf_bytes, melody_to_smf_bytes_at, notes_to_smf_bytes, write_melody, Song, WRITE_PPQ};
 
 /// A time signature, as a MIDI file states it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]

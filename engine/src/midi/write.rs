@@ -1,12 +1,12 @@
-//! Writes a melody as a standard MIDI file: type 1, 480 PPQ, a conductor track with tempo, meter
-//! and key, and one note track on channel 1.
+//! Writes a melody, or any notes, as a standard MIDI file: type 1, 480 PPQ, a conductor track with
+//! tempo, meter and key, and one note track on channel 1.
 
 use std::path::Path;
 
 use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
-use super::MidiError;
+use super::{KeySignature, Meter, MidiError, TickNote};
 use crate::melody::Melody;
 use crate::time::{bpm_to_micros_per_beat, steps_to_ticks, Step};
 
@@ -24,35 +24,69 @@ pub fn melody_to_smf_bytes(melody: &Melody) -> Result<Vec<u8>, MidiError> {
 /// (at most 32767, the largest a MIDI header holds).
 pub fn melody_to_smf_bytes_at(melody: &Melody, ppq: u16) -> Result<Vec<u8>, MidiError> {
     let ppq = ppq.clamp(1, u15::max_value().as_int());
+    let notes: Vec<TickNote> = melody
+        .notes
+        .iter()
+        .map(|n| TickNote {
+            key: n.pitch,
+            start: steps_to_ticks(n.start, ppq),
+            end: steps_to_ticks(n.end(), ppq),
+            velocity: WRITE_VELOCITY,
+        })
+        .collect();
+    let song = Song {
+        bpm: melody.bpm,
+        meter: melody.meter,
+        key: melody.key,
+        length_ticks: steps_to_ticks(Step(melody.steps()), ppq),
+    };
+    notes_to_smf_bytes(&notes, &song, ppq)
+}
+
+/// What a written file says besides its notes.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Song {
+    pub bpm: f64,
+    pub meter: Meter,
+    pub key: Option<KeySignature>,
+    /// Where the note track ends, so the file is as long as the clip.
+    pub length_ticks: u64,
+}
+
+/// Encodes notes (any polyphony, channel 1) as a type 1 MIDI file at `ppq`: a conductor track
+/// with tempo, meter and key, then the note track.
+pub fn notes_to_smf_bytes(notes: &[TickNote], song: &Song, ppq: u16) -> Result<Vec<u8>, MidiError> {
+    let ppq = ppq.clamp(1, u15::max_value().as_int());
     let mut conductor = vec![
         meta(0, MetaMessage::TrackName(b"Rebar")),
-        meta(0, MetaMessage::Tempo(u24::new(bpm_to_micros_per_beat(melody.bpm)))),
+        meta(0, MetaMessage::Tempo(u24::new(bpm_to_micros_per_beat(song.bpm)))),
         meta(
             0,
             MetaMessage::TimeSignature(
-                melody.meter.numerator,
-                melody.meter.denominator.max(1).trailing_zeros() as u8,
+                song.meter.numerator,
+                song.meter.denominator.max(1).trailing_zeros() as u8,
                 24,
                 8,
             ),
         ),
     ];
-    if let Some(key) = melody.key {
+    if let Some(key) = song.key {
         conductor.push(meta(0, MetaMessage::KeySignature(key.sharps, key.minor)));
     }
     conductor.push(meta(0, MetaMessage::EndOfTrack));
 
-    // (tick, is_on, pitch): offs sort before ons at the same tick so repeated pitches re-strike.
-    let mut events: Vec<(u64, bool, u8)> = Vec::with_capacity(melody.notes.len() * 2);
-    for note in &melody.notes {
-        events.push((steps_to_ticks(note.start, ppq), true, note.pitch));
-        events.push((steps_to_ticks(note.end(), ppq), false, note.pitch));
+    // (tick, is_on, pitch, velocity): offs sort before ons at the same tick so repeated pitches
+    // re-strike.
+    let mut events: Vec<(u64, bool, u8, u8)> = Vec::with_capacity(notes.len() * 2);
+    for note in notes {
+        events.push((note.start, true, note.key, note.velocity));
+        events.push((note.end.max(note.start), false, note.key, 0));
     }
     events.sort();
     let mut notes_track = Vec::with_capacity(events.len() + 2);
     notes_track.push(meta(0, MetaMessage::TrackName(b"Melody")));
     let mut last_tick = 0u64;
-    for (tick, is_on, pitch) in events {
+    for (tick, is_on, pitch, velocity) in events {
         let delta = u32::try_from(tick - last_tick)
             .ok()
             .filter(|d| *d <= u28::max_value().as_int())
@@ -60,15 +94,15 @@ pub fn melody_to_smf_bytes_at(melody: &Melody, ppq: u16) -> Result<Vec<u8>, Midi
         last_tick = tick;
         let key = u7::new(pitch.min(127));
         let message = if is_on {
-            MidiMessage::NoteOn { key, vel: u7::new(WRITE_VELOCITY) }
+            MidiMessage::NoteOn { key, vel: u7::new(velocity.clamp(1, 127)) }
         } else {
             MidiMessage::NoteOff { key, vel: u7::new(0) }
         };
         notes_track
             .push(TrackEvent { delta: u28::new(delta), kind: TrackEventKind::Midi { channel: u4::new(0), message } });
     }
-    // End the track at the end of the last bar, so the file's length is the melody's length.
-    let end = steps_to_ticks(Step(melody.steps()), ppq).saturating_sub(last_tick);
+    // End the track at the end of the last bar, so the file's length is the clip's length.
+    let end = song.length_ticks.saturating_sub(last_tick);
     notes_track.push(meta(u32::try_from(end).unwrap_or(0).min(u28::max_value().as_int()), MetaMessage::EndOfTrack));
 
     let smf = Smf {

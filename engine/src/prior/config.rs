@@ -22,15 +22,17 @@ pub struct PriorConfig {
 }
 
 impl PriorConfig {
-    /// The shipped prior, sized for sampling in tens of milliseconds on two cores.
+    /// The shipped prior, sized for sampling in tens of milliseconds on two cores: with 4
+    /// variations of 16 latents a forward pass is matmuls of only 64 rows, where time goes
+    /// with the weight count (`cargo bench -p rebar-engine --bench prior` compares sizes).
     pub fn small(latent_dim: usize) -> Self {
         Self {
             latent_dim,
-            width: 256,
+            width: 128,
             layers: 4,
             heads: 4,
-            ff_width: 768,
-            output_layers: 2,
+            ff_width: 512,
+            output_layers: 1,
             max_segments: 32,
             noise_scale: 5000.0,
         }

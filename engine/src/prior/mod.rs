@@ -12,7 +12,7 @@ pub mod schedule;
 /// The format name in a prior weights file's metadata.
 pub const FORMAT: &str = "rebar-prior";
 /// Bumped whenever the file layout or a field's meaning changes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 pub use config::PriorConfig;
 pub use model::PriorTransformer;
@@ -26,6 +26,9 @@ use candle_nn::VarBuilder;
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::metrics::SetStats;
 use crate::vae::LatentPreprocess;
+
+/// The shipped prior's file, built into the binary.
+pub const EMBEDDED_PRIOR: &[u8] = include_bytes!("../../../assets/prior.safetensors");
 
 /// A trained prior, as loaded from its self-describing file.
 pub struct TrainedPrior {
@@ -41,6 +44,11 @@ pub struct TrainedPrior {
 impl TrainedPrior {
     pub fn load(path: &Path, device: &Device) -> Result<Self, CheckpointError> {
         Self::from_checkpoint(&Checkpoint::read(path, FORMAT, VERSION)?, device)
+    }
+
+    /// The shipped prior, built into the binary so the CLI and the plugin need no files.
+    pub fn embedded(device: &Device) -> Result<Self, CheckpointError> {
+        Self::from_bytes(EMBEDDED_PRIOR, "embedded assets/prior.safetensors", device)
     }
 
     pub fn from_bytes(bytes: &[u8], label: &str, device: &Device) -> Result<Self, CheckpointError> {

@@ -10,7 +10,7 @@
 //! Layer norms are written out with plain tensor ops so candle can differentiate them on the CPU.
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{linear, ops::softmax, Linear, VarBuilder};
+use candle_nn::{linear, ops::softmax_last_dim, Linear, VarBuilder};
 
 use super::config::PriorConfig;
 
@@ -37,26 +37,41 @@ fn normalize(xs: &Tensor) -> Result<Tensor> {
     centered.broadcast_div(&(var + 1e-5)?.sqrt()?)
 }
 
-/// Feature-wise linear modulation of a layer norm by the noise embedding:
-/// LN(x) · (1 + γ(e)) + β(e).
-#[derive(Clone, Debug)]
-struct FilmNorm {
-    to_scale_shift: Linear,
+/// Feature-wise linear modulation of a layer norm by the noise level: LN(x) · (1 + γ) + β.
+/// Every norm's γ and β come from one projection of the noise embedding ([`NoiseFilm`]), so a
+/// denoising step costs one small matmul for all of them instead of one per norm.
+fn film_norm(xs: &Tensor, film: &Film) -> Result<Tensor> {
+    normalize(xs)?.broadcast_mul(&film.scale)?.broadcast_add(&film.shift)
 }
 
-impl FilmNorm {
-    fn new(width: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { to_scale_shift: linear(width, 2 * width, vb.pp("film"))? })
+/// One norm's modulation, `[b, 1, w]` each, broadcast over time.
+struct Film {
+    scale: Tensor,
+    shift: Tensor,
+}
+
+/// Projects the noise embedding `[b, w]` to every norm's (1 + γ, β): weight name `film`.
+#[derive(Clone, Debug)]
+struct NoiseFilm {
+    projection: Linear,
+    norms: usize,
+}
+
+impl NoiseFilm {
+    fn new(width: usize, norms: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self { projection: linear(width, 2 * width * norms, vb.pp("film"))?, norms })
     }
 
-    /// `xs` `[b, t, w]`, `noise` `[b, w]`.
-    fn forward(&self, xs: &Tensor, noise: &Tensor) -> Result<Tensor> {
-        let width = xs.dim(D::Minus1)?;
-        // [b, 2w] → two [b, 1, w] halves that broadcast over time.
-        let film = self.to_scale_shift.forward(noise)?.unsqueeze(1)?;
-        let scale = (film.narrow(D::Minus1, 0, width)? + 1.0)?;
-        let shift = film.narrow(D::Minus1, width, width)?;
-        normalize(xs)?.broadcast_mul(&scale)?.broadcast_add(&shift)
+    fn forward(&self, noise: &Tensor) -> Result<Vec<Film>> {
+        let (b, width) = noise.dims2()?;
+        // [b, norms · 2w] → [b, norms, 2, 1, w]: norm n's scale is [:, n, 0], its shift [:, n, 1].
+        let all = self.projection.forward(noise)?.reshape((b, self.norms, 2, 1, width))?;
+        (0..self.norms)
+            .map(|n| {
+                let norm = all.narrow(1, n, 1)?.squeeze(1)?;
+                Ok(Film { scale: (norm.narrow(1, 0, 1)?.squeeze(1)? + 1.0)?, shift: norm.narrow(1, 1, 1)?.squeeze(1)? })
+            })
+            .collect()
     }
 }
 
@@ -85,7 +100,7 @@ impl SelfAttention {
         let qkv = self.qkv.forward(xs)?.reshape((b, t, 3, self.heads, head_dim))?.permute((2, 0, 3, 1, 4))?;
         let (q, k, v) = (qkv.get(0)?.contiguous()?, qkv.get(1)?.contiguous()?, qkv.get(2)?.contiguous()?);
         let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?.broadcast_add(mask_bias)?;
-        let attended = softmax(&scores, D::Minus1)?.matmul(&v)?; // [b, heads, t, head_dim]
+        let attended = softmax_last_dim(&scores)?.matmul(&v)?; // [b, heads, t, head_dim]
         self.out.forward(&attended.transpose(1, 2)?.reshape((b, t, w))?)
     }
 }
@@ -93,27 +108,27 @@ impl SelfAttention {
 /// One pre-norm encoder layer: x + Attn(FiLM(LN(x))), then x + FF(FiLM(LN(x))).
 #[derive(Clone, Debug)]
 struct EncoderLayer {
-    attention_norm: FilmNorm,
     attention: SelfAttention,
-    ff_norm: FilmNorm,
     ff_in: Linear,
     ff_out: Linear,
 }
 
+/// FiLM-modulated norms per encoder layer (before attention, before the feed-forward block).
+const NORMS_PER_LAYER: usize = 2;
+
 impl EncoderLayer {
     fn new(cfg: &PriorConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            attention_norm: FilmNorm::new(cfg.width, vb.pp("attention_norm"))?,
             attention: SelfAttention::new(cfg, vb.pp("attention"))?,
-            ff_norm: FilmNorm::new(cfg.width, vb.pp("ff_norm"))?,
             ff_in: linear(cfg.width, cfg.ff_width, vb.pp("ff_in"))?,
             ff_out: linear(cfg.ff_width, cfg.width, vb.pp("ff_out"))?,
         })
     }
 
-    fn forward(&self, xs: &Tensor, noise: &Tensor, mask_bias: &Tensor) -> Result<Tensor> {
-        let xs = (xs + self.attention.forward(&self.attention_norm.forward(xs, noise)?, mask_bias)?)?;
-        let ff = self.ff_out.forward(&self.ff_in.forward(&self.ff_norm.forward(&xs, noise)?)?.relu()?)?;
+    /// `films`: the attention norm's modulation, then the feed-forward norm's.
+    fn forward(&self, xs: &Tensor, films: &[Film], mask_bias: &Tensor) -> Result<Tensor> {
+        let xs = (xs + self.attention.forward(&film_norm(xs, &films[0])?, mask_bias)?)?;
+        let ff = self.ff_out.forward(&self.ff_in.forward(&film_norm(&xs, &films[1])?)?.relu()?)?;
         xs + ff
     }
 }
@@ -121,29 +136,30 @@ impl EncoderLayer {
 /// A noise-conditioned residual output layer: x + W relu(FiLM(LN(x))).
 #[derive(Clone, Debug)]
 struct OutputLayer {
-    norm: FilmNorm,
     dense: Linear,
 }
 
 impl OutputLayer {
     fn new(width: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { norm: FilmNorm::new(width, vb.pp("norm"))?, dense: linear(width, width, vb.pp("dense"))? })
+        Ok(Self { dense: linear(width, width, vb.pp("dense"))? })
     }
 
-    fn forward(&self, xs: &Tensor, noise: &Tensor) -> Result<Tensor> {
-        xs + self.dense.forward(&self.norm.forward(xs, noise)?.relu()?)?
+    fn forward(&self, xs: &Tensor, film: &Film) -> Result<Tensor> {
+        xs + self.dense.forward(&film_norm(xs, film)?.relu()?)?
     }
 }
 
-/// ε̂(x_t, √ᾱ): weight names `input`, `noise_mlp.*`, `layers.N.*`, `output_layers.N.*`, `output`.
+/// ε̂(x_t, √ᾱ): weight names `input`, `noise_mlp.*`, `film` (the modulation of every norm, in
+/// order: each encoder layer's two, each output layer's, the final norm's), `layers.N.*`,
+/// `output_layers.N.*`, `output`.
 #[derive(Clone, Debug)]
 pub struct PriorTransformer {
     input: Linear,
     noise_in: Linear,
     noise_out: Linear,
+    film: NoiseFilm,
     layers: Vec<EncoderLayer>,
     output_layers: Vec<OutputLayer>,
-    final_norm: FilmNorm,
     output: Linear,
     pub config: PriorConfig,
 }
@@ -154,11 +170,11 @@ impl PriorTransformer {
             input: linear(cfg.latent_dim, cfg.width, vb.pp("input"))?,
             noise_in: linear(cfg.width, cfg.width, vb.pp("noise_mlp").pp("in"))?,
             noise_out: linear(cfg.width, cfg.width, vb.pp("noise_mlp").pp("out"))?,
+            film: NoiseFilm::new(cfg.width, NORMS_PER_LAYER * cfg.layers + cfg.output_layers + 1, vb.clone())?,
             layers: (0..cfg.layers).map(|i| EncoderLayer::new(cfg, vb.pp("layers").pp(i))).collect::<Result<_>>()?,
             output_layers: (0..cfg.output_layers)
                 .map(|i| OutputLayer::new(cfg.width, vb.pp("output_layers").pp(i)))
                 .collect::<Result<_>>()?,
-            final_norm: FilmNorm::new(cfg.width, vb.pp("final_norm"))?,
             output: linear(cfg.width, cfg.latent_dim, vb.pp("output"))?,
             config: cfg.clone(),
         })
@@ -178,16 +194,19 @@ impl PriorTransformer {
         let levels: Vec<f32> = sqrt_alpha_bar.iter().map(|a| a * self.config.noise_scale as f32).collect();
         let noise = sinusoids(&levels, width, device)?; // [b, w]
         let noise = self.noise_out.forward(&self.noise_in.forward(&noise)?.relu()?)?;
+        let films = self.film.forward(&noise)?;
+        let (layer_films, rest) = films.split_at(NORMS_PER_LAYER * self.layers.len());
+        let (output_films, final_film) = rest.split_at(self.output_layers.len());
 
         // [b, t] of 1/0 → [b, 1, 1, t] of 0/−1e9
         let mask_bias = ((valid.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
-        for layer in &self.layers {
-            xs = layer.forward(&xs, &noise, &mask_bias)?;
+        for (layer, films) in self.layers.iter().zip(layer_films.chunks(NORMS_PER_LAYER)) {
+            xs = layer.forward(&xs, films, &mask_bias)?;
         }
-        for layer in &self.output_layers {
-            xs = layer.forward(&xs, &noise)?;
+        for (layer, film) in self.output_layers.iter().zip(output_films) {
+            xs = layer.forward(&xs, film)?;
         }
-        self.output.forward(&self.final_norm.forward(&xs, &noise)?)
+        self.output.forward(&film_norm(&xs, &final_film[0])?)
     }
 }
 

@@ -59,6 +59,11 @@ impl AdamW {
             .collect()
     }
 
+    /// The current values of every variable, in name order.
+    pub fn values(&self) -> &[Vec<f32>] {
+        &self.values
+    }
+
     /// The global L2 norm of flat gradients.
     pub fn grad_norm(flat_grads: &[Vec<f32>]) -> f64 {
         flat_grads.iter().flatten().map(|&g| f64::from(g) * f64::from(g)).sum::<f64>().sqrt()

@@ -6,6 +6,7 @@
 //! would have.
 
 pub mod adamw;
+pub mod average;
 pub mod prior;
 pub mod run;
 pub mod vae;

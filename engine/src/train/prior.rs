@@ -56,6 +56,7 @@ impl Default for PriorTrainOptions {
                 seed: 0,
                 eval_every: 500,
                 checkpoint_every: 1_000,
+                average_decay: 0.999,
             },
             min_segments: 2,
             max_segments: 16,

@@ -16,6 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand_chacha::ChaCha8Rng;
 
 use super::adamw::{AdamW, AdamWParams};
+use super::average::WeightAverage;
 use super::{learning_rate, step_rng, TrainError};
 use crate::checkpoint::{self, Checkpoint};
 
@@ -38,6 +39,9 @@ pub struct Schedule {
     pub eval_every: u64,
     /// Steps between checkpoints.
     pub checkpoint_every: u64,
+    /// Decay of the weight average the exported model uses; 0 exports the last weights.
+    #[serde(default)]
+    pub average_decay: f64,
 }
 
 /// Named figures of a step or an evaluation.
@@ -110,6 +114,7 @@ pub fn run<T: Task>(task: &mut T, varmap: &VarMap, control: &RunControl<'_>) -> 
     let mut optimizer = AdamW::new(vars.clone(), AdamWParams::default())?;
     let mut trained_seconds = 0.0;
     let mut step = 0u64;
+    let mut resumed = None;
 
     if control.resume {
         let path = control.checkpoint_path();
@@ -130,10 +135,17 @@ pub fn run<T: Task>(task: &mut T, varmap: &VarMap, control: &RunControl<'_>) -> 
             var.set(tensor)?;
         }
         optimizer.load_state(&saved.tensors, step)?;
+        resumed = Some(saved.tensors);
         eprintln!("resuming {} at step {step} of {}", path.display(), task.options().schedule().steps);
     }
 
     let schedule = task.options().schedule().clone();
+    let mut average =
+        (schedule.average_decay > 0.0).then(|| WeightAverage::new(schedule.average_decay, optimizer.values()));
+    if let (Some(average), Some(tensors)) = (&mut average, &resumed) {
+        average.load_state(tensors, &vars)?;
+    }
+    drop(resumed);
     let progress = if control.progress { ProgressBar::new(schedule.steps) } else { ProgressBar::hidden() };
     progress.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps {per_sec} eta {eta} {msg}")
@@ -153,6 +165,9 @@ pub fn run<T: Task>(task: &mut T, varmap: &VarMap, control: &RunControl<'_>) -> 
         let lr = learning_rate(step, schedule.steps, schedule.lr, schedule.warmup);
         optimizer.step(&grads, lr, clip)?;
         step += 1;
+        if let Some(average) = &mut average {
+            average.update(optimizer.values(), step);
+        }
         progress.inc(1);
 
         let interrupted = control.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit)
@@ -180,7 +195,7 @@ pub fn run<T: Task>(task: &mut T, varmap: &VarMap, control: &RunControl<'_>) -> 
         }
         if step % schedule.checkpoint_every == 0 && !finished {
             let seconds = trained_seconds + started.elapsed().as_secs_f64();
-            save_checkpoint(task, control, varmap, &optimizer, step, seconds)?;
+            save_checkpoint(task, control, varmap, &optimizer, average.as_ref(), step, seconds)?;
         }
         if interrupted {
             break;
@@ -191,7 +206,12 @@ pub fn run<T: Task>(task: &mut T, varmap: &VarMap, control: &RunControl<'_>) -> 
     // The final checkpoint and the usable model, also when resuming a run that had finished
     // (which re-exports it with this build's export format).
     let seconds = trained_seconds + started.elapsed().as_secs_f64();
-    save_checkpoint(task, control, varmap, &optimizer, step, seconds)?;
+    save_checkpoint(task, control, varmap, &optimizer, average.as_ref(), step, seconds)?;
+    if let Some(average) = &average {
+        average.apply(&vars)?;
+        let figures: Vec<String> = task.evaluate()?.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+        eprintln!("averaged weights: {}", figures.join(" "));
+    }
     task.export(step, seconds)?;
     match last {
         Some(line) => Ok(line),
@@ -207,11 +227,15 @@ fn save_checkpoint<T: Task>(
     control: &RunControl<'_>,
     varmap: &VarMap,
     optimizer: &AdamW,
+    average: Option<&WeightAverage>,
     step: u64,
     trained_seconds: f64,
 ) -> Result<(), TrainError> {
     let mut tensors = weights(varmap);
     tensors.extend(optimizer.state()?);
+    if let Some(average) = average {
+        tensors.extend(average.state(&named_vars(varmap))?);
+    }
     let metadata = HashMap::from([
         ("config".into(), to_json(task.config())),
         ("options".into(), to_json(task.options())),

@@ -57,6 +57,7 @@ impl Default for VaeTrainOptions {
                 seed: 0,
                 eval_every: 250,
                 checkpoint_every: 500,
+                average_decay: 0.0,
             },
             beta: 0.2,
             free_bits: 64.0,
