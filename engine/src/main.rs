@@ -93,7 +93,7 @@ struct SamplingArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// DDIM steps of the fast sampler; 1000 with --sampler ancestral is the paper's sampler.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 20)]
     steps: usize,
     /// Reverse process: ddim (fast, default) or ancestral (all 1000 DDPM steps).
     #[arg(long, value_enum, default_value_t = SamplerKind::Ddim)]
@@ -344,7 +344,7 @@ struct EvalArgs {
     #[arg(long, default_value_t = 1)]
     samples: usize,
     /// DDIM steps of the sampler (0: the 1000-step ancestral sampler).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 20)]
     steps: usize,
     /// DDIM η: 0 is deterministic given the start noise, 1 is as random as the ancestral sampler.
     #[arg(long, default_value_t = 0.0)]

@@ -30,7 +30,7 @@ pub enum Sampler {
 
 impl Sampler {
     /// The plugin's default: measured in BENCHMARKS.md against the full ancestral sampler.
-    pub const DEFAULT: Sampler = Sampler::Ddim { steps: 50, eta: 0.0 };
+    pub const DEFAULT: Sampler = Sampler::Ddim { steps: 20, eta: 0.0 };
 
     /// Number of model evaluations.
     pub fn evaluations(&self, schedule: &NoiseSchedule) -> usize {
