@@ -42,6 +42,7 @@ fn prior_path() -> &'static PathBuf {
                     seed: 3,
                     eval_every: 30,
                     checkpoint_every: 30,
+                    average_decay: 0.9,
                 },
                 ..PriorTrainOptions::default()
             },

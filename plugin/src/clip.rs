@@ -159,13 +159,15 @@ impl Clip {
     }
 }
 
+/// A channel-1 note at half velocity, for tests.
+#[cfg(test)]
+pub(crate) fn note(start: f64, length: f64, pitch: u8) -> ClipNote {
+    ClipNote { start, length, pitch, velocity: 0.5, channel: 0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn note(start: f64, length: f64, pitch: u8) -> ClipNote {
-        ClipNote { start, length, pitch, velocity: 0.5, channel: 0 }
-    }
 
     #[test]
     fn song_positions_map_into_the_repeating_region() {

@@ -76,12 +76,8 @@ pub fn write(dir: &Path, clip: &Clip, variation: Option<(usize, &Generation)>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clip::Region;
+    use crate::clip::{note, Region};
     use rebar_engine::midi::parse;
-
-    fn note(start: f64, length: f64, pitch: u8) -> ClipNote {
-        ClipNote { start, length, pitch, velocity: 0.5, channel: 0 }
-    }
 
     #[test]
     fn the_export_holds_the_input_outside_and_the_variation_inside_the_selection() {

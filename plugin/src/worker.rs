@@ -189,10 +189,14 @@ impl Job {
                 };
                 let _ = self.playback_tx.try_send(Box::new(playback));
                 status.last_latency_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+                nice_plug::nice_log!("Rebar regenerated in {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
                 status.last_error = None;
                 status.revision += 1;
             }
-            Err(message) => status.last_error = Some(message),
+            Err(message) => {
+                nice_plug::nice_warn!("Rebar could not regenerate: {message}");
+                status.last_error = Some(message);
+            }
         }
     }
 
