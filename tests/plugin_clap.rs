@@ -193,9 +193,8 @@ fn regenerate(host: &mut ClapHost) -> Vec<(f64, f64, u8)> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         host.process(&Block { frames: BLOCK, transport: stopped, notes: vec![], params: vec![] });
-        let now = newest_variation(host);
-        if now.is_some() && now != before {
-            return now.expect("checked");
+        if let Some(now) = newest_variation(host).filter(|now| Some(now) != before.as_ref()) {
+            return now;
         }
         if Instant::now() > deadline {
             let state = host.save_state().unwrap_or_default();

@@ -29,7 +29,7 @@ fn processor(with_variation: bool) -> (Processor, BlockSettings) {
     let (to_worker, inbox) = bounded(64);
     let (playback_tx, playbacks) = bounded(2);
     let (empty_tx, empty_clips) = bounded(2);
-    empty_tx.send(Box::new(Vec::with_capacity(CAPTURE_CAPACITY))).unwrap();
+    empty_tx.send(Vec::with_capacity(CAPTURE_CAPACITY)).unwrap();
     let region = Region { start_beats: 0.0, bars: 8 };
     if with_variation {
         // Sixteenth notes through bars 5–8: the densest a generated melody gets.
@@ -70,7 +70,6 @@ fn bench(c: &mut Criterion) {
         [("process 512 samples, idle", false), ("process 512 samples, playing a variation", true)]
     {
         let (mut processor, settings) = processor(with_variation);
-        let beats_per_block = f64::from(BLOCK) / 24_000.0; // 120 BPM at 48 kHz
         let mut beat = 0.0f64;
         let mut sink = 0u32;
         c.bench_function(name, |b| {

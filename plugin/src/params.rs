@@ -108,7 +108,7 @@ impl KeyRoot {
     /// The root as the engine's scale parser spells it, or `None` for no constraint.
     pub fn spelling(self) -> Option<&'static str> {
         const NAMES: [&str; 12] = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
-        (self.to_index() as usize).checked_sub(1).map(|i| NAMES[i])
+        self.to_index().checked_sub(1).map(|i| NAMES[i])
     }
 }
 
@@ -131,7 +131,7 @@ impl ScaleKind {
     pub fn spelling(self) -> &'static str {
         const NAMES: [&str; 9] =
             ["major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "locrian", "harmonic-minor", "pentatonic"];
-        NAMES[self.to_index() as usize]
+        NAMES[self.to_index()]
     }
 }
 

@@ -288,7 +288,7 @@ mod tests {
         let (to_worker, worker_inbox) = bounded(8);
         let (playbacks, playback_rx) = bounded(2);
         let (empty_tx, empty_clips) = bounded(2);
-        empty_tx.send(Box::new(Vec::with_capacity(CAPTURE_CAPACITY))).unwrap();
+        empty_tx.send(Vec::with_capacity(CAPTURE_CAPACITY)).unwrap();
         std::mem::forget(empty_tx); // keep the channel open
         let ends = AudioEnds { to_worker, playbacks: playback_rx, empty_clips };
         Rig { processor: Processor::new(ends, Region { start_beats: 0.0, bars: 1 }), worker_inbox, playbacks }

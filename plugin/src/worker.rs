@@ -47,7 +47,7 @@ pub struct Request {
 pub enum ToWorker {
     /// A complete capture pass.
     Captured {
-        notes: Box<Vec<ClipNote>>,
+        notes: Vec<ClipNote>,
         region: Region,
         bpm: f64,
     },
@@ -77,7 +77,7 @@ pub struct Shared {
 pub struct AudioEnds {
     pub to_worker: Sender<ToWorker>,
     pub playbacks: Receiver<Box<Playback>>,
-    pub empty_clips: Receiver<Box<Vec<ClipNote>>>,
+    pub empty_clips: Receiver<Vec<ClipNote>>,
 }
 
 /// A running worker thread; dropping it stops the thread after its current job.
@@ -93,9 +93,9 @@ impl Worker {
     pub fn start(shared: Arc<Shared>, clip_capacity: usize) -> std::io::Result<(Self, AudioEnds)> {
         let (to_worker, requests) = bounded::<ToWorker>(64);
         let (playback_tx, playbacks) = bounded::<Box<Playback>>(4);
-        let (empty_tx, empty_clips) = bounded::<Box<Vec<ClipNote>>>(CLIP_BUFFERS);
+        let (empty_tx, empty_clips) = bounded::<Vec<ClipNote>>(CLIP_BUFFERS);
         for _ in 0..CLIP_BUFFERS {
-            let _ = empty_tx.try_send(Box::new(Vec::with_capacity(clip_capacity)));
+            let _ = empty_tx.try_send(Vec::with_capacity(clip_capacity));
         }
         let published = shared.session.read().history.clone();
         let _ = playback_tx.try_send(Box::new(shared.session.read().playback()));
@@ -121,7 +121,7 @@ impl Drop for Worker {
 struct Job {
     shared: Arc<Shared>,
     playback_tx: Sender<Box<Playback>>,
-    empty_tx: Sender<Box<Vec<ClipNote>>>,
+    empty_tx: Sender<Vec<ClipNote>>,
     engine: Option<Engine>,
     cancel: Arc<AtomicBool>,
     /// The history the audio thread last got, to notice a project loaded while active.

@@ -7,6 +7,8 @@
 //! `cargo build --release -p rebar-plugin && cargo bench -p rebar-tests --bench plugin_scan`
 //! (or point `REBAR_CLAP` at a built `Rebar.clap`).
 
+// Built as a bench, the harness's own #[test] self-checks are compiled out, leaving their import.
+#[allow(unused_imports)]
 #[path = "../clap_host/mod.rs"]
 mod clap_host;
 
