@@ -205,9 +205,14 @@ fn regenerate(host: &mut ClapHost) -> Vec<(f64, f64, u8)> {
     }
 }
 
-/// (sample, on, key) of notes, for comparing streams.
+/// (sample, on, key) of output notes, for comparing streams.
 fn keys(notes: &[(u64, OutNote)]) -> Vec<(u64, bool, u8)> {
     notes.iter().map(|(t, n)| (*t, n.on, n.key)).collect()
+}
+
+/// (sample, on, key) of input notes, sorted, for comparing with [`keys`].
+fn input_keys(notes: &[(u64, InNote)]) -> Vec<(u64, bool, u8)> {
+    sorted(notes.iter().map(|(t, n)| (*t, n.on, n.key)).collect())
 }
 
 /// What the third pass must sound like: the input outside bars 3–4, the variation inside, at the
@@ -262,9 +267,8 @@ fn capture_regenerate_replay(capture_from_loop: bool, replay_tempo: f64) {
     let mut capture = Playhead { tempo: 120.0, played: 0, start_beat: 0.0, host_loop };
     let samples = pass_samples(120.0);
     let out = capture.play(&mut host, samples + u64::from(BLOCK), true);
-    let input: Vec<(u64, bool, u8)> =
-        capture.input_events(samples + u64::from(BLOCK)).iter().map(|(t, n)| (*t, n.on, n.key)).collect();
-    assert_eq!(sorted(keys(&out)), sorted(input), "the capture pass passes the input through");
+    let input = input_keys(&capture.input_events(samples + u64::from(BLOCK)));
+    assert_eq!(sorted(keys(&out)), input, "the capture pass passes the input through");
 
     let variation = regenerate(&mut host);
     assert!(!variation.is_empty(), "the variation has notes");
@@ -306,8 +310,7 @@ fn a_null_transport_passes_input_through_and_generates_nothing() {
     let mut playhead = Playhead { tempo: 120.0, played: 0, start_beat: 0.0, host_loop: None };
     let samples = 96_000;
     let out = playhead.play(&mut host, samples, false);
-    let input: Vec<(u64, bool, u8)> = playhead.input_events(samples).iter().map(|(t, n)| (*t, n.on, n.key)).collect();
-    assert_eq!(sorted(keys(&out)), sorted(input));
+    assert_eq!(sorted(keys(&out)), input_keys(&playhead.input_events(samples)));
     // Nothing was captured, so a Regenerate press brings no variation and breaks nothing.
     let id = host.param_id("Regenerate").expect("a Regenerate parameter");
     host.process(&Block { frames: BLOCK, transport: None, notes: vec![], params: vec![(id, 1.0)] });

@@ -41,6 +41,11 @@ impl Region {
     }
 }
 
+/// Whether bar `bar` (0-based) is in a selection held as bits (bit `b` set: bar `b` selected).
+pub fn bar_is_selected(bits: u64, bar: u32) -> bool {
+    bar < u64::BITS && bits & (1 << bar) != 0
+}
+
 /// One note of a clip.
 #[derive(Copy, Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ClipNote {

@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use rebar_engine::midi::{notes_to_smf_bytes, Meter, MidiError, Song, TickNote, WRITE_PPQ};
 use rebar_engine::time::{beats_to_ticks, BEATS_PER_BAR};
 
-use crate::clip::{Clip, ClipNote};
+use crate::clip::{bar_is_selected, Clip, ClipNote};
 use crate::session::Generation;
 
 /// The notes heard with `variation` playing in replace mode: the clip's notes outside the
 /// variation's bars (cut where those bars begin) and the variation's notes inside them.
 pub fn merged_notes(clip: &Clip, variation: Option<&Generation>) -> Vec<ClipNote> {
     let Some(variation) = variation else { return clip.notes.clone() };
-    let bar_of = |beat: f64| (beat / f64::from(BEATS_PER_BAR)) as u32;
-    let selected = |bar: u32| bar < 64 && variation.selected_bars & (1 << bar) != 0;
+    let bar_of = |beat: f64| clip.region.bar_at(beat);
+    let selected = |bar: u32| bar_is_selected(variation.selected_bars, bar);
     let mut notes: Vec<ClipNote> = clip
         .notes
         .iter()

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 use parking_lot::Mutex;
+use rebar_engine::time::BEATS_PER_BAR;
 
 use crate::clip::Region;
 use crate::params::{CaptureSource, PlayMode, RebarParams};
@@ -54,9 +55,10 @@ impl Rebar {
         let bars_param = p.capture_bars.value().clamp(1, clip::MAX_BARS as i32) as u32;
         let host_loop = transport.loop_range_beats().filter(|(a, b)| a.is_finite() && b.is_finite() && b > a);
         let region = match (p.capture_source.value(), host_loop) {
-            (CaptureSource::HostLoop, Some((start, end))) => {
-                Region { start_beats: start, bars: (((end - start) / 4.0).ceil() as u32).clamp(1, clip::MAX_BARS) }
-            }
+            (CaptureSource::HostLoop, Some((start, end))) => Region {
+                start_beats: start,
+                bars: (((end - start) / f64::from(BEATS_PER_BAR)).ceil() as u32).clamp(1, clip::MAX_BARS),
+            },
             _ => Region { start_beats: 0.0, bars: bars_param },
         };
         let first = p.selection_first.value().max(1) as u32 - 1;

@@ -48,7 +48,7 @@ impl Variation {
 
     /// Whether the variation plays in this bar of its region.
     pub fn is_selected(&self, bar: u32) -> bool {
-        bar < 64 && self.selected_bars & (1 << bar) != 0
+        crate::clip::bar_is_selected(self.selected_bars, bar)
     }
 }
 

@@ -23,7 +23,7 @@ use parking_lot::{Mutex, RwLock};
 use rebar_engine::engine::{BarSelection, Engine, InfillOptions};
 use rebar_engine::melody::scale::Scale;
 
-use crate::clip::{Clip, ClipNote, Region};
+use crate::clip::{bar_is_selected, Clip, ClipNote, Region};
 use crate::params::{KeyRoot, ScaleKind};
 use crate::schedule::Playback;
 use crate::session::{Generation, Session};
@@ -214,8 +214,7 @@ impl Job {
         }
         let engine = self.engine.as_ref().expect("loaded above");
         let bars = clip.region.bars;
-        let selection =
-            BarSelection { bars: (0..bars).map(|b| b < 64 && request.selected_bars & (1 << b) != 0).collect() };
+        let selection = BarSelection { bars: (0..bars).map(|b| bar_is_selected(request.selected_bars, b)).collect() };
         let key = match request.key_root.spelling() {
             Some(root) => {
                 Some(format!("{root} {}", request.key_scale.spelling()).parse::<Scale>().map_err(|e| e.to_string())?)

@@ -3,8 +3,9 @@
 
 use egui::{Align2, Color32, CornerRadius, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Ui, Vec2};
 
-use crate::clip::{Clip, ClipNote};
+use crate::clip::{bar_is_selected, Clip, ClipNote};
 use crate::editor::theme;
+use rebar_engine::time::BEATS_PER_BAR;
 
 /// Height of the bar ruler above the notes.
 const RULER: f32 = 22.0;
@@ -27,7 +28,7 @@ pub fn show(ui: &mut Ui, view: &RollView<'_>, drag_from: &mut Option<u32>) -> Op
     painter.rect_filled(rect, CornerRadius::same(6), theme::ROLL_BACKGROUND);
 
     let bars = view.clip.map(|c| c.region.bars).unwrap_or(view.fallback_bars).max(1);
-    let beats = f64::from(bars * 4);
+    let beats = f64::from(bars * BEATS_PER_BAR);
     let notes_rect = Rect::from_min_max(rect.min + Vec2::new(0.0, RULER), rect.max);
     let bar_width = rect.width() / bars as f32;
     let x_of = |beat: f64| rect.left() + (beat / beats) as f32 * rect.width();
@@ -68,10 +69,13 @@ pub fn show(ui: &mut Ui, view: &RollView<'_>, drag_from: &mut Option<u32>) -> Op
             theme::TEXT_DIM,
         );
     }
-    for beat in 0..=bars * 4 {
+    for beat in 0..=bars * BEATS_PER_BAR {
         let x = x_of(f64::from(beat));
-        let (color, top) =
-            if beat % 4 == 0 { (theme::BAR_LINE, rect.top()) } else { (theme::BEAT_LINE, notes_rect.top()) };
+        let (color, top) = if beat % BEATS_PER_BAR == 0 {
+            (theme::BAR_LINE, rect.top())
+        } else {
+            (theme::BEAT_LINE, notes_rect.top())
+        };
         painter.line_segment([Pos2::new(x, top), Pos2::new(x, rect.bottom())], Stroke::new(1.0, color));
     }
     let ruler = Rect::from_min_max(rect.min, Pos2::new(rect.right(), notes_rect.top()));
@@ -91,7 +95,7 @@ pub fn show(ui: &mut Ui, view: &RollView<'_>, drag_from: &mut Option<u32>) -> Op
     }
 
     // Notes: the clip dimmed where the variation replaces it, then the variation.
-    let replaced = |bar: u32| view.variation.is_some_and(|(_, bits)| bar < 64 && bits & (1 << bar) != 0);
+    let replaced = |bar: u32| view.variation.is_some_and(|(_, bits)| bar_is_selected(bits, bar));
     let draw = |note: &ClipNote, fill: Color32| {
         let r = Rect::from_min_max(
             Pos2::new(x_of(note.start) + 0.5, y_of(note.pitch)),
@@ -101,7 +105,7 @@ pub fn show(ui: &mut Ui, view: &RollView<'_>, drag_from: &mut Option<u32>) -> Op
     };
     if let Some(clip) = view.clip {
         for note in &clip.notes {
-            let fill = if replaced((note.start / 4.0) as u32) { theme::NOTE_REPLACED } else { theme::NOTE };
+            let fill = if replaced(clip.region.bar_at(note.start)) { theme::NOTE_REPLACED } else { theme::NOTE };
             draw(note, fill);
         }
     }
