@@ -167,9 +167,10 @@ impl Engine {
         let preprocess = self.vae.preprocess.as_ref().ok_or(EngineError::NoPreprocessing)?;
         let segments = to_segments(clip);
         let generate = selection.segments(segments.len());
-        let known = preprocess.to_prior_space(&self.vae.encode(&segments)?)?;
-
         let model = &self.prior.model;
+        let data_scale = model.config.data_scale;
+        let known = (preprocess.to_prior_space(&self.vae.encode(&segments)?)? * data_scale)?;
+
         // Every latent of a clip is real (no padding): one mask serves every reverse step.
         let all_valid =
             Tensor::ones((options.variations.max(1), segments.len()), candle_core::DType::F32, self.device())?;
@@ -186,7 +187,7 @@ impl Engine {
 
         let mut results = Vec::with_capacity(options.variations);
         for v in 0..sampled.dim(0)? {
-            let z = preprocess.from_prior_space(&sampled.get(v)?, self.device())?;
+            let z = preprocess.from_prior_space(&(sampled.get(v)? / data_scale)?, self.device())?;
             let windows = self.vae.decode_constrained(&z, &|pitch| options.allows(pitch))?;
             let generated = melody_from_segments(&windows, clip);
             results.push(splice(clip, &generated, selection));

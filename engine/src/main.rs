@@ -217,6 +217,10 @@ struct TrainPriorArgs {
     /// Hidden width of each feed-forward block.
     #[arg(long, default_value_t = PriorConfig::small(0).ff_width)]
     ff_width: usize,
+    /// Model the latents as the VAE preprocessing leaves them, in [−1, 1], instead of scaled to
+    /// unit standard deviation (how prior v2 and earlier were trained).
+    #[arg(long)]
+    unscaled: bool,
 }
 
 /// What every training run takes: where it lives, how long it runs, its seed and schedule.
@@ -586,7 +590,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 ..InfillOptions::default()
             };
             let test = first_sixteen_bars(&data.tunes);
-            let (task, n, rows) = if matches!(args.task, EvalTask::Infill) {
+            let (task, n, scores) = if matches!(args.task, EvalTask::Infill) {
                 anyhow::ensure!(!test.is_empty(), "no tune of {} has 16 bars", args.midi_dir.display());
                 let report = evaluate_infill(&engine, &test, &truth, &options)?;
                 let figure = args.json.with_extension("png");
@@ -597,7 +601,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "figure: {} (columns: tunes; rows: original, diffusion, interpolation, prior)",
                     figure.display()
                 );
-                ("infill", test.len() * options.variations, report.rows)
+                ("infill", test.len() * options.variations, report.scores)
             } else {
                 let options = InfillOptions { variations: 1, ..options };
                 ("uncond", args.samples, evaluate_uncond(&engine, &test, args.samples, &truth, &options)?)
@@ -605,7 +609,9 @@ fn eval(args: EvalArgs) -> Result<()> {
             serde_json::json!({
                 "task": task,
                 "n_sequences": n,
-                "rows": rows,
+                "rows": scores.rows,
+                "oa_stats": scores.stats,
+                "truth_oa_stats": truth,
                 "sampler": {
                     "kind": format!("{sampler:?}"),
                     "steps": sampler.evaluations(&engine.prior.schedule),
@@ -711,8 +717,14 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
         width: args.width,
         layers: args.layers,
         ff_width: args.ff_width,
+        data_scale: prior_data_scale(&args, &train)?,
         ..PriorConfig::small(preprocess.prior_dim())
     };
+    println!(
+        "latent standard deviation {:.4}: the prior models latents × {:.4}",
+        train.standard_deviation(),
+        config.data_scale
+    );
     let run = PriorRun {
         config,
         options,
@@ -732,6 +744,21 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
     println!("{}", serde_json::to_string(&last)?);
     println!("model in {}", args.run.out.join("prior.safetensors").display());
     Ok(())
+}
+
+/// The prior's `data_scale`: a resumed run keeps its own (the encoder's float sums may differ in
+/// the last bits from run to run), a new one measures 1 / standard deviation of the latents.
+fn prior_data_scale(args: &TrainPriorArgs, train: &rebar_engine::train::prior::LatentSequences) -> Result<f64> {
+    if args.run.resume {
+        let control = args.run.control();
+        let saved = rebar_engine::checkpoint::Checkpoint::read(
+            &control.checkpoint_path(),
+            rebar_engine::train::prior::TRAIN_FORMAT,
+            rebar_engine::train::run::TRAIN_VERSION,
+        )?;
+        return Ok(saved.json::<PriorConfig>("config")?.data_scale);
+    }
+    Ok(if args.unscaled { 1.0 } else { 1.0 / train.standard_deviation() })
 }
 
 /// The engine from the sampling arguments' weights.

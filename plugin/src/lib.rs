@@ -7,10 +7,12 @@
 //! - [`processor`]: the real-time path of one block;
 //! - [`worker`]: the engine on a background thread;
 //! - [`session`] and [`params`]: what is saved with the project;
-//! - [`editor`]: the window; [`export`]: the clip as a MIDI file.
+//! - [`editor`]: the window; [`export`]: the clip as a MIDI file; [`drag`]: that file dragged
+//!   out of the window.
 
 pub mod capture;
 pub mod clip;
+pub mod drag;
 pub mod editor;
 pub mod export;
 pub mod params;

@@ -5,7 +5,8 @@
 //! - **infill:** the first 16 bars (8 latents) of every tune of at least 16 bars; bars 1–4 and
 //!   13–16 are kept and bars 5–12 infilled. Rows: `test` (the real tunes), `diffusion` (the
 //!   default sampler), `interpolation` (slerp between latents 2 and 7), `prior` (N(0, I) in the
-//!   VAE latent space).
+//!   VAE latent space), and `reconstruction` (the true latents of bars 5–12, decoded): the
+//!   ceiling the VAE sets for any prior.
 //! - **uncond:** N sequences of 8 latents. Rows: `test`, `diffusion`, `prior`.
 
 use std::collections::BTreeMap;
@@ -51,15 +52,24 @@ pub fn melody_stats(melodies: &[Melody]) -> SetStats {
     SetStats::of(melodies.iter().map(|m| (&m.notes[..], m.bars)))
 }
 
+/// Scored rows, and the raw OA statistics behind each score (which side of the truth it misses on).
+pub struct Scores {
+    pub rows: BTreeMap<String, QualityRow>,
+    pub stats: BTreeMap<String, SetStats>,
+}
+
 /// Scores rows of melodies against the training statistics.
-fn score(rows: &[(&str, Vec<Melody>)], truth: &SetStats) -> BTreeMap<String, QualityRow> {
-    rows.iter().map(|(name, melodies)| (name.to_string(), QualityRow::score(&melody_stats(melodies), truth))).collect()
+fn score(rows: &[(&str, Vec<Melody>)], truth: &SetStats) -> Scores {
+    let stats: BTreeMap<String, SetStats> =
+        rows.iter().map(|(name, melodies)| (name.to_string(), melody_stats(melodies))).collect();
+    let rows = stats.iter().map(|(name, stats)| (name.clone(), QualityRow::score(stats, truth))).collect();
+    Scores { rows, stats }
 }
 
 /// The scored rows of an infilling evaluation, and the first tunes' four versions (original,
 /// diffusion, interpolation, prior) for the figure.
 pub struct InfillReport {
-    pub rows: BTreeMap<String, QualityRow>,
+    pub scores: Scores,
     pub examples: Vec<[Melody; 4]>,
 }
 
@@ -78,13 +88,17 @@ pub fn evaluate_infill(
     let never = AtomicBool::new(false);
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let latent = engine.vae.vae.config.latent;
-    let (mut diffusion, mut interpolation, mut prior) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut diffusion, mut interpolation, mut prior, mut reconstruction) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, melody) in melodies.iter().enumerate() {
         let per_tune = InfillOptions { seed: options.seed.wrapping_add(i as u64), ..options.clone() };
         diffusion.extend(engine.infill(melody, &selection, &per_tune, &never, &mut |_| {})?);
 
         let segments = to_segments(melody);
-        let z = engine.vae.encode(&segments)?.to_vec2::<f32>()?;
+        let encoded = engine.vae.encode(&segments)?;
+        let windows = engine.vae.decode(&encoded)?;
+        reconstruction.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
+        let z = encoded.to_vec2::<f32>()?;
         // Latents 2 and 7 (1-based) frame the gap; the four between move evenly from one to the other.
         let mut interpolated = z.clone();
         for (k, row) in interpolated.iter_mut().enumerate().filter(|(k, _)| generate[*k]) {
@@ -102,11 +116,17 @@ pub fn evaluate_infill(
     let examples = (0..melodies.len().min(FIGURE_EXAMPLES))
         .map(|i| [melodies[i].clone(), diffusion[i * per_tune].clone(), interpolation[i].clone(), prior[i].clone()])
         .collect();
-    let rows = score(
-        &[("test", melodies.to_vec()), ("diffusion", diffusion), ("interpolation", interpolation), ("prior", prior)],
+    let scores = score(
+        &[
+            ("test", melodies.to_vec()),
+            ("diffusion", diffusion),
+            ("interpolation", interpolation),
+            ("prior", prior),
+            ("reconstruction", reconstruction),
+        ],
         truth,
     );
-    Ok(InfillReport { rows, examples })
+    Ok(InfillReport { scores, examples })
 }
 
 /// The unconditional evaluation: `count` generated sequences of 8 latents against `test`.
@@ -116,7 +136,7 @@ pub fn evaluate_uncond(
     count: usize,
     truth: &SetStats,
     options: &InfillOptions,
-) -> Result<BTreeMap<String, QualityRow>, EngineError> {
+) -> Result<Scores, EngineError> {
     let silence = Melody { notes: Vec::new(), bars: EVAL_BARS, bpm: 120.0, meter: Meter::FOUR_FOUR, key: None };
     let all = BarSelection::all(EVAL_BARS);
     let never = AtomicBool::new(false);

@@ -19,6 +19,19 @@ pub struct PriorConfig {
     pub max_segments: usize,
     /// Scale of the noise level inside its sinusoidal encoding (WaveGrad uses 5000).
     pub noise_scale: f64,
+    /// The prior models `data_scale · x`, x being the VAE's preprocessed latents in [−1, 1].
+    /// Training sets it to 1 / (standard deviation of x): min–max scaling leaves x with a
+    /// standard deviation near 0.2, and then 90% of the linear β schedule's steps have a
+    /// signal-to-noise ratio under 1, so training and sampling spend almost all their steps
+    /// where the data is invisible. Unit variance is the latent scale factor of Rombach et al.
+    /// (2022, §4.3.2); Chen (2023, "On the importance of noise scheduling", §3) shows the same
+    /// input scaling shifting where a schedule's steps fall. Files without it used 1.
+    #[serde(default = "unscaled")]
+    pub data_scale: f64,
+}
+
+fn unscaled() -> f64 {
+    1.0
 }
 
 impl PriorConfig {
@@ -35,6 +48,7 @@ impl PriorConfig {
             output_layers: 1,
             max_segments: 32,
             noise_scale: 5000.0,
+            data_scale: 1.0,
         }
     }
 
@@ -49,6 +63,7 @@ impl PriorConfig {
             output_layers: 1,
             max_segments: 32,
             noise_scale: 5000.0,
+            data_scale: 1.0,
         }
     }
 }

@@ -76,6 +76,22 @@ impl LatentSequences {
     fn len_of(&self, i: usize) -> usize {
         self.sequences[i].len() / self.dim
     }
+
+    /// The standard deviation of every value of every sequence (1 when there are none).
+    pub fn standard_deviation(&self) -> f64 {
+        let values = self.sequences.iter().flatten().map(|&v| f64::from(v));
+        let (n, sum, squares) = values.fold((0usize, 0.0, 0.0), |(n, s, q), v| (n + 1, s + v, q + v * v));
+        if n == 0 {
+            return 1.0;
+        }
+        let mean = sum / n as f64;
+        (squares / n as f64 - mean * mean).max(0.0).sqrt().max(1e-6)
+    }
+
+    /// Multiplies every value by `scale`.
+    pub fn scale(&mut self, scale: f64) {
+        self.sequences.iter_mut().flatten().for_each(|v| *v = (f64::from(*v) * scale) as f32);
+    }
 }
 
 /// Encodes every tune of at least two segments at every transposition within ±`transpose`
@@ -248,6 +264,10 @@ pub fn train_prior(run: PriorRun, control: &RunControl<'_>) -> Result<LogLine, T
     if run.train.sequences.is_empty() {
         return Err(TrainError::Data("no training tune has two or more 2-bar segments".into()));
     }
+    // The model sees latents in its own scale (`PriorConfig::data_scale`).
+    let mut run = run;
+    run.train.scale(run.config.data_scale);
+    run.valid.scale(run.config.data_scale);
     let varmap = VarMap::new();
     let model = PriorTransformer::new(&run.config, VarBuilder::from_varmap(&varmap, DType::F32, &run.device))?;
     seeded_init(&varmap, run.options.schedule.seed)?;

@@ -55,7 +55,7 @@ pub trait TrainOptions: serde::Serialize + serde::de::DeserializeOwned {
 /// One model's part in the loop.
 pub trait Task {
     /// The architecture, saved with every checkpoint and checked on resume.
-    type Config: serde::Serialize;
+    type Config: serde::Serialize + serde::de::DeserializeOwned + PartialEq;
     /// All training options, saved with every checkpoint; a resumed run takes the saved ones.
     type Options: TrainOptions;
     /// Format name of this model's training checkpoints.
@@ -119,9 +119,10 @@ pub fn run<T: Task>(task: &mut T, varmap: &VarMap, control: &RunControl<'_>) -> 
     if control.resume {
         let path = control.checkpoint_path();
         let saved = Checkpoint::read(&path, T::CHECKPOINT_FORMAT, TRAIN_VERSION)?;
-        let config = saved.metadata.get("config").cloned().unwrap_or_default();
-        if config != to_json(task.config()) {
-            return Err(TrainError::Resume(format!("{} was trained with config {config}", path.display())));
+        // Compared as values, so a field added later with a serde default still matches.
+        let config: T::Config = saved.json("config")?;
+        if &config != task.config() {
+            return Err(TrainError::Resume(format!("{} was trained with config {}", path.display(), to_json(&config))));
         }
         let wanted_steps = task.options().schedule().steps;
         *task.options() = saved.json("options")?;

@@ -10,11 +10,12 @@ pub mod theme;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use egui::{Align, Button, Color32, ComboBox, CornerRadius, DragValue, Layout, RichText, Ui, Vec2};
+use egui::{Align, Button, Color32, ComboBox, CornerRadius, DragValue, Layout, RichText, Sense, Ui, Vec2};
 use nice_plug::context::gui::GuiContext;
 use nice_plug::prelude::*;
 use nice_plug_egui::{create_egui_editor, EguiEditor, EguiNiceSettings, NiceEguiApp, RepaintNotifier};
 
+use crate::drag::FileDrag;
 use crate::params::RebarParams;
 use crate::worker::Shared;
 
@@ -27,7 +28,9 @@ pub struct RebarEditor {
     gui: Option<GuiContext>,
     drag_from: Option<u32>,
     release_trigger_at: Option<Instant>,
+    /// What the last export or drag did, for the status line.
     last_export: Option<Result<String, String>>,
+    file_drag: Option<FileDrag>,
 }
 
 /// The editor for the plugin's `editor()`.
@@ -39,7 +42,15 @@ pub fn create(params: Arc<RebarParams>, shared: Arc<Shared>) -> Option<EguiEdito
 
 impl RebarEditor {
     pub fn new(params: Arc<RebarParams>, shared: Arc<Shared>) -> Self {
-        Self { params, shared, gui: None, drag_from: None, release_trigger_at: None, last_export: None }
+        Self {
+            params,
+            shared,
+            gui: None,
+            drag_from: None,
+            release_trigger_at: None,
+            last_export: None,
+            file_drag: None,
+        }
     }
 }
 
@@ -114,7 +125,11 @@ impl RebarEditor {
         }
         let status = self.shared.status.lock().clone();
         let session = self.shared.session.read().clone();
-        if status.working || self.release_trigger_at.is_some() {
+        if let Some(report) = self.file_drag.as_mut().and_then(FileDrag::finished) {
+            self.last_export = Some(report);
+            self.file_drag = None;
+        }
+        if status.working || self.release_trigger_at.is_some() || self.file_drag.is_some() {
             ui.ctx().request_repaint_after(Duration::from_millis(50));
         } else {
             ui.ctx().request_repaint_after(Duration::from_millis(250));
@@ -215,20 +230,36 @@ impl RebarEditor {
                     set(setter, &p.play_original, !original);
                 }
                 ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                    let variation = chosen.filter(|_| !original).map(|c| (c, &session.history[c]));
+                    let export = || {
+                        session
+                            .clip
+                            .as_ref()
+                            .map(|clip| crate::export::write(&crate::export::export_dir(), clip, variation))
+                    };
                     let can_export = session.clip.is_some();
-                    if ui.add_enabled(can_export, Button::new("Export .mid")).clicked() {
-                        if let Some(clip) = &session.clip {
-                            let variation = chosen.filter(|_| !original).map(|c| (c, &session.history[c]));
-                            self.last_export = Some(
-                                crate::export::write(&crate::export::export_dir(), clip, variation)
-                                    .map(|p| p.display().to_string()),
-                            );
+                    let drag = ui
+                        .add_enabled(
+                            can_export && self.file_drag.is_none(),
+                            Button::new("Drag to track").sense(Sense::drag()),
+                        )
+                        .on_hover_text("Drag the clip with this variation onto a DAW track or a folder");
+                    if drag.drag_started() {
+                        // The file is written first: a drop target reads it the moment it lands.
+                        match export() {
+                            Some(Ok(path)) => match FileDrag::start(path) {
+                                Ok(file_drag) => self.file_drag = Some(file_drag),
+                                Err(e) => self.last_export = Some(Err(e)),
+                            },
+                            Some(Err(e)) => self.last_export = Some(Err(e)),
+                            None => {}
                         }
                     }
+                    if ui.add_enabled(can_export, Button::new("Export .mid")).clicked() {
+                        self.last_export = export().map(|written| written.map(|p| format!("saved {}", p.display())));
+                    }
                     match &self.last_export {
-                        Some(Ok(path)) => {
-                            ui.label(RichText::new(format!("saved {path}")).size(11.0).color(theme::TEXT_DIM))
-                        }
+                        Some(Ok(done)) => ui.label(RichText::new(done).size(11.0).color(theme::TEXT_DIM)),
                         Some(Err(e)) => ui.label(RichText::new(e).size(11.0).color(theme::ERROR)),
                         None => ui.label(""),
                     };
