@@ -16,7 +16,7 @@ use rebar_engine::melody::scale::Scale;
 use rebar_engine::melody::{quantize, Melody, Note};
 use rebar_engine::midi::{parse, MelodySelector};
 use rebar_engine::prior::{PriorConfig, TrainedPrior};
-use rebar_engine::sample::Sampler;
+use rebar_engine::sample::{Sampler, Spacing};
 use rebar_engine::train::prior::{encode_tunes, train_prior, PriorRun, PriorTrainOptions};
 use rebar_engine::train::run::{RunControl, Schedule};
 use rebar_engine::vae::MelodyVae;
@@ -73,7 +73,12 @@ fn clip() -> Melody {
 }
 
 fn options(seed: u64) -> InfillOptions {
-    InfillOptions { variations: 2, seed, sampler: Sampler::Ddim { steps: 8, eta: 0.0 }, ..InfillOptions::default() }
+    InfillOptions {
+        variations: 2,
+        seed,
+        sampler: Sampler::Ddim { steps: 8, eta: 0.0, spacing: Spacing::Uniform },
+        ..InfillOptions::default()
+    }
 }
 
 fn infill(engine: &Engine, clip: &Melody, selection: &BarSelection, options: &InfillOptions) -> Vec<Melody> {

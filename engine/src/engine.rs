@@ -66,11 +66,21 @@ pub struct InfillOptions {
     pub key: Option<Scale>,
     /// Only pitches in this inclusive MIDI range in generated bars.
     pub pitch_range: Option<(u8, u8)>,
+    /// Takes of every reverse step (RePaint resampling, see [`crate::sample`]); 1 is none.
+    pub resample: usize,
 }
 
 impl Default for InfillOptions {
     fn default() -> Self {
-        Self { variations: 4, temperature: 1.0, seed: 0, sampler: Sampler::DEFAULT, key: None, pitch_range: None }
+        Self {
+            variations: 4,
+            temperature: 1.0,
+            seed: 0,
+            sampler: Sampler::DEFAULT,
+            key: None,
+            pitch_range: None,
+            resample: 1,
+        }
     }
 }
 
@@ -182,6 +192,7 @@ impl Engine {
             temperature: options.temperature,
             seed: options.seed,
             sampler: options.sampler,
+            resample: options.resample,
         };
         let sampled = sample(&predict, &self.prior.schedule, &request, cancel, progress)?;
 

@@ -17,7 +17,7 @@ use rebar_engine::melody::{quantize, roll, Melody};
 use rebar_engine::metrics::SetStats;
 use rebar_engine::midi::{read_file, write_melody, MelodySelector};
 use rebar_engine::prior::{PriorConfig, TrainedPrior};
-use rebar_engine::sample::Sampler;
+use rebar_engine::sample::{Sampler, Spacing};
 use rebar_engine::time::ticks_to_steps;
 use rebar_engine::train::prior::{encode_tunes, train_prior, PriorRun, PriorTrainOptions};
 use rebar_engine::train::run::{RunControl, Schedule};
@@ -356,6 +356,12 @@ struct EvalArgs {
     /// Scale of the sampler's noise.
     #[arg(long, default_value_t = 1.0)]
     temperature: f64,
+    /// Takes of every reverse step (RePaint resampling); 1 is plain Algorithm 1.
+    #[arg(long, default_value_t = 1)]
+    resample: usize,
+    /// Where the DDIM steps fall.
+    #[arg(long, value_enum, default_value_t = default_spacing())]
+    spacing: Spacing,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -580,13 +586,17 @@ fn eval(args: EvalArgs) -> Result<()> {
             let prior = load_prior(args.prior.as_deref(), &vae.device)?;
             let truth = prior.metric_truth;
             let engine = Engine::new(vae, prior)?;
-            let sampler =
-                if args.steps == 0 { Sampler::Ancestral } else { Sampler::Ddim { steps: args.steps, eta: args.eta } };
+            let sampler = if args.steps == 0 {
+                Sampler::Ancestral
+            } else {
+                Sampler::Ddim { steps: args.steps, eta: args.eta, spacing: args.spacing }
+            };
             let options = InfillOptions {
                 variations: args.samples.max(1),
                 seed: args.seed,
                 sampler,
                 temperature: args.temperature,
+                resample: args.resample,
                 ..InfillOptions::default()
             };
             let test = first_sixteen_bars(&data.tunes);
@@ -615,6 +625,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 "sampler": {
                     "kind": format!("{sampler:?}"),
                     "steps": sampler.evaluations(&engine.prior.schedule),
+                    "resample": options.resample,
                     "temperature": options.temperature,
                 },
                 "seconds": started.elapsed().as_secs_f64(),
@@ -761,6 +772,14 @@ fn prior_data_scale(args: &TrainPriorArgs, train: &rebar_engine::train::prior::L
     Ok(if args.unscaled { 1.0 } else { 1.0 / train.standard_deviation() })
 }
 
+/// The default sampler's step spacing.
+fn default_spacing() -> Spacing {
+    match Sampler::DEFAULT {
+        Sampler::Ddim { spacing, .. } => spacing,
+        Sampler::Ancestral => Spacing::Uniform,
+    }
+}
+
 /// The engine from the sampling arguments' weights.
 fn load_engine(args: &SamplingArgs) -> Result<Engine> {
     let vae = load_vae(args.vae.as_deref())?;
@@ -775,11 +794,12 @@ impl SamplingArgs {
             temperature: self.temperature,
             seed: self.seed,
             sampler: match self.sampler {
-                SamplerKind::Ddim => Sampler::Ddim { steps: self.steps, eta: 0.0 },
+                SamplerKind::Ddim => Sampler::Ddim { steps: self.steps, eta: 0.0, spacing: default_spacing() },
                 SamplerKind::Ancestral => Sampler::Ancestral,
             },
             key: self.key.clone(),
             pitch_range: self.range.map(|(low, high)| (low.min(127) as u8, high.min(127) as u8)),
+            ..InfillOptions::default()
         }
     }
 

@@ -11,8 +11,9 @@ pub mod schedule;
 
 /// The format name in a prior weights file's metadata.
 pub const FORMAT: &str = "rebar-prior";
-/// Bumped whenever the file layout or a field's meaning changes.
-pub const VERSION: u32 = 2;
+/// Bumped whenever the file layout or a field's meaning changes. 3: the model works on latents
+/// × `config.data_scale`; a version-2 reader would ignore that field and sample nonsense.
+pub const VERSION: u32 = 3;
 
 pub use config::PriorConfig;
 pub use model::PriorTransformer;

@@ -8,6 +8,11 @@
 //!   are noised to the new level, x^known_{t−1} = √ᾱ_{t−1} x₀ + √(1 − ᾱ_{t−1}) ε, and pasted over
 //!   the sample; at t = 0 they are exact. Masking the end continues a clip; masking everything
 //!   generates from scratch.
+//! - **Resampling** (Lugmayr et al., 2022, RePaint, Alg. 1, jump length 1): with `resample` = U > 1,
+//!   each reverse step is taken U times; between takes the pasted sample is noised back up,
+//!   x_t = √(ᾱ_t / ᾱ_{t−1}) x_{t−1} + √(1 − ᾱ_t / ᾱ_{t−1}) ε, so the generated latents get U looks
+//!   at known latents that Algorithm 1 only shows them through independent noise. It costs U×
+//!   the model evaluations.
 //! - **Temperature** scales the initial noise and every fresh noise draw.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,13 +29,24 @@ use crate::train::normal_tensor;
 pub enum Sampler {
     /// All N steps of the DDPM ancestral sampler.
     Ancestral,
-    /// DDIM over `steps` evenly spaced steps; `eta` = 0 is deterministic given the start noise.
-    Ddim { steps: usize, eta: f64 },
+    /// DDIM over `steps` of the N steps, placed by `spacing`; `eta` = 0 is deterministic given
+    /// the start noise.
+    Ddim { steps: usize, eta: f64, spacing: Spacing },
+}
+
+/// Where a strided sampler's steps fall among the N.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+pub enum Spacing {
+    /// Evenly: with 20 steps the last is t = 50, whose noise the last update must remove in one go.
+    Uniform,
+    /// t_i = N ((S − i) / S)², denser where little noise is left (Song et al., 2021, DDIM, App. D.2):
+    /// with 20 steps the last is t = 2.
+    Quadratic,
 }
 
 impl Sampler {
     /// The plugin's default: measured in BENCHMARKS.md against the full ancestral sampler.
-    pub const DEFAULT: Sampler = Sampler::Ddim { steps: 20, eta: 0.0 };
+    pub const DEFAULT: Sampler = Sampler::Ddim { steps: 20, eta: 0.0, spacing: Spacing::Uniform };
 
     /// Number of model evaluations.
     pub fn evaluations(&self, schedule: &NoiseSchedule) -> usize {
@@ -60,6 +76,8 @@ pub struct SampleRequest<'a> {
     pub temperature: f64,
     pub seed: u64,
     pub sampler: Sampler,
+    /// Takes of every reverse step (RePaint's U); 1 is plain Algorithm 1.
+    pub resample: usize,
 }
 
 /// Runs the reverse process with `predict_noise(x_t [v, t, d], √ᾱ per variation) → ε̂` and
@@ -76,9 +94,10 @@ pub fn sample(
     let v = request.variations.max(1);
     let device = request.known.device();
     let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
-    let noise = |rng: &mut ChaCha8Rng| -> Result<Tensor> {
-        normal_tensor(rng, v * t_len, dim, device)?.reshape((v, t_len, dim))? * request.temperature
+    let noise_at_unit = |rng: &mut ChaCha8Rng| -> Result<Tensor> {
+        normal_tensor(rng, v * t_len, dim, device)?.reshape((v, t_len, dim))
     };
+    let noise = |rng: &mut ChaCha8Rng| -> Result<Tensor> { noise_at_unit(rng)? * request.temperature };
 
     // 1 where generated, 0 where known: [1, t, 1], broadcast over variations and dims.
     let mask: Vec<f32> = request.generate.iter().map(|&g| if g { 1.0 } else { 0.0 }).collect();
@@ -98,34 +117,59 @@ pub fn sample(
         }
         let prev = steps.get(i + 1).copied().unwrap_or(0);
         let (alpha_bar, alpha_bar_prev) = (schedule.alpha_bar(t), schedule.alpha_bar(prev));
-        let eps = predict_noise(&x, &vec![alpha_bar.sqrt() as f32; v])?;
-        x = match request.sampler {
+        let takes = request.resample.max(1);
+        for take in 0..takes {
+            if take > 0 {
+                // Back up to level t from the pasted sample at level t − 1 (RePaint's jump).
+                let ratio = alpha_bar / alpha_bar_prev;
+                x = ((x * ratio.sqrt())? + (noise_at_unit(&mut rng)? * (1.0 - ratio).max(0.0).sqrt())?)?;
+            }
+            x = reverse_step(predict_noise, schedule, request, &x, (t, prev), &mut rng, &noise)?;
+            x = paste(&x, alpha_bar_prev, &mut rng)?;
+        }
+        progress((i + 1) as f32 / steps.len() as f32);
+    }
+    Ok(x)
+}
+
+/// One reverse step of the chosen sampler from level `t` to level `prev` (before pasting).
+fn reverse_step(
+    predict_noise: &dyn Fn(&Tensor, &[f32]) -> Result<Tensor>,
+    schedule: &NoiseSchedule,
+    request: &SampleRequest<'_>,
+    x: &Tensor,
+    (t, prev): (usize, usize),
+    rng: &mut ChaCha8Rng,
+    noise: &dyn Fn(&mut ChaCha8Rng) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let v = x.dim(0)?;
+    let (alpha_bar, alpha_bar_prev) = (schedule.alpha_bar(t), schedule.alpha_bar(prev));
+    let eps = predict_noise(x, &vec![alpha_bar.sqrt() as f32; v])?;
+    Ok({
+        match request.sampler {
             Sampler::Ancestral => {
                 let (beta, alpha) = (schedule.beta(t), 1.0 - schedule.beta(t));
-                let mean = ((&x - (eps * (beta / (1.0 - alpha_bar).sqrt()))?)? / alpha.sqrt())?;
+                let mean = ((x - (eps * (beta / (1.0 - alpha_bar).sqrt()))?)? / alpha.sqrt())?;
                 if prev == 0 {
                     mean
                 } else {
                     let sigma = (beta * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)).sqrt();
-                    (mean + (noise(&mut rng)? * sigma)?)?
+                    (mean + (noise(rng)? * sigma)?)?
                 }
             }
             Sampler::Ddim { eta, .. } => {
-                let x0 = ((&x - (&eps * (1.0 - alpha_bar).sqrt())?)? / alpha_bar.sqrt())?;
+                let x0 = ((x - (&eps * (1.0 - alpha_bar).sqrt())?)? / alpha_bar.sqrt())?;
                 let sigma =
                     eta * ((1.0 - alpha_bar_prev) / (1.0 - alpha_bar) * (1.0 - alpha_bar / alpha_bar_prev)).sqrt();
                 let direction = (eps * (1.0 - alpha_bar_prev - sigma * sigma).max(0.0).sqrt())?;
                 let mut next = ((x0 * alpha_bar_prev.sqrt())? + direction)?;
                 if sigma > 0.0 && prev > 0 {
-                    next = (next + (noise(&mut rng)? * sigma)?)?;
+                    next = (next + (noise(rng)? * sigma)?)?;
                 }
                 next
             }
-        };
-        x = paste(&x, alpha_bar_prev, &mut rng)?;
-        progress((i + 1) as f32 / steps.len() as f32);
-    }
-    Ok(x)
+        }
+    })
 }
 
 /// The steps a sampler visits, from the noisiest down to 1.
@@ -133,10 +177,18 @@ pub fn timesteps(sampler: Sampler, schedule: &NoiseSchedule) -> Vec<usize> {
     let n = schedule.steps();
     match sampler {
         Sampler::Ancestral => (1..=n).rev().collect(),
-        Sampler::Ddim { steps, .. } => {
+        Sampler::Ddim { steps, spacing, .. } => {
             let count = steps.clamp(1, n);
-            // Evenly spaced from N down to at least 1, without repeats.
-            let mut visited: Vec<usize> = (0..count).map(|i| n - i * n / count).collect();
+            let mut visited: Vec<usize> = match spacing {
+                Spacing::Uniform => (0..count).map(|i| n - i * n / count).collect(),
+                Spacing::Quadratic => (0..count)
+                    .map(|i| {
+                        let fraction = (count - i) as f64 / count as f64;
+                        ((n as f64 * fraction * fraction).round() as usize).max(1)
+                    })
+                    .collect(),
+            };
+            // From N down to at least 1, without repeats.
             visited.dedup();
             visited
         }
@@ -162,14 +214,20 @@ mod tests {
     }
 
     fn request<'a>(known: &'a Tensor, generate: &'a [bool], sampler: Sampler, seed: u64) -> SampleRequest<'a> {
-        SampleRequest { known, generate, variations: 3, temperature: 1.0, seed, sampler }
+        SampleRequest { known, generate, variations: 3, temperature: 1.0, seed, sampler, resample: 1 }
     }
 
     #[test]
     fn ddim_visits_evenly_spaced_steps_down_to_one() {
         let schedule = NoiseSchedule::default();
-        assert_eq!(timesteps(Sampler::Ddim { steps: 4, eta: 0.0 }, &schedule), vec![1000, 750, 500, 250]);
+        assert_eq!(
+            timesteps(Sampler::Ddim { steps: 4, eta: 0.0, spacing: Spacing::Uniform }, &schedule),
+            vec![1000, 750, 500, 250]
+        );
         assert_eq!(timesteps(Sampler::Ancestral, &schedule).len(), 1000);
+        let quadratic = timesteps(Sampler::Ddim { steps: 20, eta: 0.0, spacing: Spacing::Quadratic }, &schedule);
+        assert_eq!((quadratic.len(), quadratic[0], quadratic[18], quadratic[19]), (20, 1000, 10, 3));
+        assert!(quadratic.windows(2).all(|w| w[0] > w[1]));
     }
 
     #[test]
@@ -177,9 +235,11 @@ mod tests {
         let schedule = NoiseSchedule::default();
         let known = Tensor::new(&[[0.5f32, -0.5], [0.9, 0.1], [0.3, 0.3]], &Device::Cpu).unwrap();
         let generate = [false, true, false];
-        for sampler in
-            [Sampler::Ancestral, Sampler::Ddim { steps: 20, eta: 0.0 }, Sampler::Ddim { steps: 20, eta: 1.0 }]
-        {
+        for sampler in [
+            Sampler::Ancestral,
+            Sampler::Ddim { steps: 20, eta: 0.0, spacing: Spacing::Uniform },
+            Sampler::Ddim { steps: 20, eta: 1.0, spacing: Spacing::Uniform },
+        ] {
             let predict = oracle(&schedule);
             let out = sample(
                 &predict,
@@ -209,7 +269,7 @@ mod tests {
             sample(
                 &predict,
                 &schedule,
-                &request(&known, &generate, Sampler::Ddim { steps: 10, eta: 1.0 }, seed),
+                &request(&known, &generate, Sampler::Ddim { steps: 10, eta: 1.0, spacing: Spacing::Uniform }, seed),
                 &AtomicBool::new(false),
                 &mut |_| {},
             )
