@@ -119,11 +119,9 @@ impl Processor {
             (Some(t), Some(expected)) => same_place(t.start_beats, expected, t.beats_per_sample),
             _ => false,
         };
-        if !continuous {
-            self.scheduler.release_all(0);
-        }
+        // A jump or a switch of variation silences what the scheduler left sounding.
         let variation_index = self.variation_index(settings);
-        if variation_index != self.playing_variation {
+        if !continuous || variation_index != self.playing_variation {
             self.scheduler.release_all(0);
             self.playing_variation = variation_index;
         }
@@ -150,10 +148,15 @@ impl Processor {
                 generated += 1;
             }
             let beat = timeline.as_ref().map(|t| t.beat_at(event.timing()));
-            let pass = match event.note() {
+            let note = event.note();
+            // The capture catches up to a note's beat before recording it.
+            let capturing = listen && matches!(note, Some(NoteIn::On { .. } | NoteIn::Off { .. }));
+            if let (true, Some(beat), Some(t)) = (capturing, beat, timeline.as_ref()) {
+                self.capture.advance(beat, true, t.beats_per_sample);
+            }
+            let pass = match note {
                 Some(NoteIn::On { channel, key, velocity }) => {
-                    if let (true, Some(beat), Some(t)) = (listen, beat, timeline.as_ref()) {
-                        self.capture.advance(beat, true, t.beats_per_sample);
+                    if capturing {
                         self.capture.note_on(channel, key, velocity);
                     }
                     let mute = settings.replace
@@ -165,8 +168,7 @@ impl Processor {
                     !mute
                 }
                 Some(NoteIn::Off { channel, key }) => {
-                    if let (true, Some(beat), Some(t)) = (listen, beat, timeline.as_ref()) {
-                        self.capture.advance(beat, true, t.beats_per_sample);
+                    if capturing {
                         self.capture.note_off(channel, key);
                     }
                     !std::mem::replace(&mut self.muted[slot(channel, key)], false)
