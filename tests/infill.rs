@@ -30,8 +30,12 @@ fn prior_path() -> &'static PathBuf {
         let vae = MelodyVae::embedded(&Device::Cpu).unwrap();
         let data = build_dataset(&fixtures_dir(), &BuildOptions::default()).unwrap();
         let preprocess = vae.preprocess.clone().unwrap();
+        let train = encode_tunes(&vae, &data.tunes, 2).unwrap();
+        // Scaled as the shipped prior is, so the engine's scale and unscale are under test too.
+        let data_scale = 1.0 / train.standard_deviation();
+        assert!(data_scale > 2.0, "min–max latents have a small spread: {data_scale}");
         let run = PriorRun {
-            config: PriorConfig::tiny(preprocess.prior_dim()),
+            config: PriorConfig { data_scale, ..PriorConfig::tiny(preprocess.prior_dim()) },
             options: PriorTrainOptions {
                 schedule: Schedule {
                     steps: 30,
@@ -46,7 +50,7 @@ fn prior_path() -> &'static PathBuf {
                 },
                 ..PriorTrainOptions::default()
             },
-            train: encode_tunes(&vae, &data.tunes, 2).unwrap(),
+            train,
             valid: encode_tunes(&vae, &data.tunes, 0).unwrap(),
             provenance: serde_json::json!({"data": "fixtures"}),
             vae_preprocess: serde_json::to_value(&preprocess).unwrap(),

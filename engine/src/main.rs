@@ -724,18 +724,15 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
         preprocess.prior_dim(),
         started.elapsed().as_secs_f64()
     );
+    let spread = train.standard_deviation();
     let config = PriorConfig {
         width: args.width,
         layers: args.layers,
         ff_width: args.ff_width,
-        data_scale: prior_data_scale(&args, &train)?,
+        data_scale: prior_data_scale(&args, spread)?,
         ..PriorConfig::small(preprocess.prior_dim())
     };
-    println!(
-        "latent standard deviation {:.4}: the prior models latents × {:.4}",
-        train.standard_deviation(),
-        config.data_scale
-    );
+    println!("latent standard deviation {spread:.4}: the prior models latents × {:.4}", config.data_scale);
     let run = PriorRun {
         config,
         options,
@@ -758,8 +755,8 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
 }
 
 /// The prior's `data_scale`: a resumed run keeps its own (the encoder's float sums may differ in
-/// the last bits from run to run), a new one measures 1 / standard deviation of the latents.
-fn prior_data_scale(args: &TrainPriorArgs, train: &rebar_engine::train::prior::LatentSequences) -> Result<f64> {
+/// the last bits from run to run), a new one uses 1 / `spread`, the latents' standard deviation.
+fn prior_data_scale(args: &TrainPriorArgs, spread: f64) -> Result<f64> {
     if args.run.resume {
         let control = args.run.control();
         let saved = rebar_engine::checkpoint::Checkpoint::read(
@@ -769,7 +766,7 @@ fn prior_data_scale(args: &TrainPriorArgs, train: &rebar_engine::train::prior::L
         )?;
         return Ok(saved.json::<PriorConfig>("config")?.data_scale);
     }
-    Ok(if args.unscaled { 1.0 } else { 1.0 / train.standard_deviation() })
+    Ok(if args.unscaled { 1.0 } else { 1.0 / spread })
 }
 
 /// The default sampler's step spacing.

@@ -40,7 +40,7 @@ pub enum Spacing {
     /// Evenly: with 20 steps the last is t = 50, whose noise the last update must remove in one go.
     Uniform,
     /// t_i = N ((S − i) / S)², denser where little noise is left (Song et al., 2021, DDIM, App. D.2):
-    /// with 20 steps the last is t = 2.
+    /// with 20 steps the last is t = 3.
     Quadratic,
 }
 
@@ -145,29 +145,26 @@ fn reverse_step(
     let v = x.dim(0)?;
     let (alpha_bar, alpha_bar_prev) = (schedule.alpha_bar(t), schedule.alpha_bar(prev));
     let eps = predict_noise(x, &vec![alpha_bar.sqrt() as f32; v])?;
-    Ok({
-        match request.sampler {
-            Sampler::Ancestral => {
-                let (beta, alpha) = (schedule.beta(t), 1.0 - schedule.beta(t));
-                let mean = ((x - (eps * (beta / (1.0 - alpha_bar).sqrt()))?)? / alpha.sqrt())?;
-                if prev == 0 {
-                    mean
-                } else {
-                    let sigma = (beta * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)).sqrt();
-                    (mean + (noise(rng)? * sigma)?)?
-                }
+    Ok(match request.sampler {
+        Sampler::Ancestral => {
+            let (beta, alpha) = (schedule.beta(t), 1.0 - schedule.beta(t));
+            let mean = ((x - (eps * (beta / (1.0 - alpha_bar).sqrt()))?)? / alpha.sqrt())?;
+            if prev == 0 {
+                mean
+            } else {
+                let sigma = (beta * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)).sqrt();
+                (mean + (noise(rng)? * sigma)?)?
             }
-            Sampler::Ddim { eta, .. } => {
-                let x0 = ((x - (&eps * (1.0 - alpha_bar).sqrt())?)? / alpha_bar.sqrt())?;
-                let sigma =
-                    eta * ((1.0 - alpha_bar_prev) / (1.0 - alpha_bar) * (1.0 - alpha_bar / alpha_bar_prev)).sqrt();
-                let direction = (eps * (1.0 - alpha_bar_prev - sigma * sigma).max(0.0).sqrt())?;
-                let mut next = ((x0 * alpha_bar_prev.sqrt())? + direction)?;
-                if sigma > 0.0 && prev > 0 {
-                    next = (next + (noise(rng)? * sigma)?)?;
-                }
-                next
+        }
+        Sampler::Ddim { eta, .. } => {
+            let x0 = ((x - (&eps * (1.0 - alpha_bar).sqrt())?)? / alpha_bar.sqrt())?;
+            let sigma = eta * ((1.0 - alpha_bar_prev) / (1.0 - alpha_bar) * (1.0 - alpha_bar / alpha_bar_prev)).sqrt();
+            let direction = (eps * (1.0 - alpha_bar_prev - sigma * sigma).max(0.0).sqrt())?;
+            let mut next = ((x0 * alpha_bar_prev.sqrt())? + direction)?;
+            if sigma > 0.0 && prev > 0 {
+                next = (next + (noise(rng)? * sigma)?)?;
             }
+            next
         }
     })
 }
@@ -235,16 +232,18 @@ mod tests {
         let schedule = NoiseSchedule::default();
         let known = Tensor::new(&[[0.5f32, -0.5], [0.9, 0.1], [0.3, 0.3]], &Device::Cpu).unwrap();
         let generate = [false, true, false];
-        for sampler in [
-            Sampler::Ancestral,
-            Sampler::Ddim { steps: 20, eta: 0.0, spacing: Spacing::Uniform },
-            Sampler::Ddim { steps: 20, eta: 1.0, spacing: Spacing::Uniform },
+        for (sampler, resample) in [
+            (Sampler::Ancestral, 1),
+            (Sampler::Ddim { steps: 20, eta: 0.0, spacing: Spacing::Uniform }, 1),
+            (Sampler::Ddim { steps: 20, eta: 1.0, spacing: Spacing::Uniform }, 1),
+            (Sampler::Ddim { steps: 20, eta: 0.0, spacing: Spacing::Quadratic }, 1),
+            (Sampler::Ddim { steps: 10, eta: 0.0, spacing: Spacing::Uniform }, 3),
         ] {
             let predict = oracle(&schedule);
             let out = sample(
                 &predict,
                 &schedule,
-                &request(&known, &generate, sampler, 3),
+                &SampleRequest { resample, ..request(&known, &generate, sampler, 3) },
                 &AtomicBool::new(false),
                 &mut |_| {},
             )

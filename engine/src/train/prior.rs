@@ -260,12 +260,11 @@ impl Task for PriorTask {
 }
 
 /// Trains, checkpoints and exports `prior.safetensors` into the run directory.
-pub fn train_prior(run: PriorRun, control: &RunControl<'_>) -> Result<LogLine, TrainError> {
+pub fn train_prior(mut run: PriorRun, control: &RunControl<'_>) -> Result<LogLine, TrainError> {
     if run.train.sequences.is_empty() {
         return Err(TrainError::Data("no training tune has two or more 2-bar segments".into()));
     }
     // The model sees latents in its own scale (`PriorConfig::data_scale`).
-    let mut run = run;
     run.train.scale(run.config.data_scale);
     run.valid.scale(run.config.data_scale);
     let varmap = VarMap::new();
