@@ -23,21 +23,25 @@ use x11rb::rust_connection::RustConnection;
 use x11rb::wrapper::ConnectionExt as _;
 use x11rb::CURRENT_TIME;
 
+/// Says a test skipped for want of `what` (Debian `packages`), or fails it where
+/// `REBAR_REQUIRE_XVFB` says it must run.
+fn skip_without(what: &str, packages: &str) {
+    assert!(std::env::var_os("REBAR_REQUIRE_XVFB").is_none(), "REBAR_REQUIRE_XVFB is set but {what} is not installed");
+    eprintln!("skipped: {what} is not installed (apt-get install {packages})");
+}
+
 /// An Xvfb server on a free display, killed on drop.
 struct Xvfb {
     child: Child,
     display: String,
+    number: u32,
 }
 
 impl Xvfb {
     fn start() -> Option<Self> {
         let installed = Command::new("sh").args(["-c", "command -v Xvfb"]).stdout(Stdio::null()).status();
         if !installed.is_ok_and(|s| s.success()) {
-            assert!(
-                std::env::var_os("REBAR_REQUIRE_XVFB").is_none(),
-                "REBAR_REQUIRE_XVFB is set but Xvfb is not installed"
-            );
-            eprintln!("skipped: Xvfb is not installed (apt-get install xvfb)");
+            skip_without("Xvfb", "xvfb");
             return None;
         }
         // Tests run in parallel: each takes its own display number, and one already in use by
@@ -52,7 +56,7 @@ impl Xvfb {
                 continue;
             }
             let display = format!(":{number}");
-            let Ok(child) = Command::new("Xvfb")
+            let Ok(mut child) = Command::new("Xvfb")
                 .args([display.as_str(), "-screen", "0", "800x600x24", "-nolisten", "tcp", "-noreset"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -60,18 +64,19 @@ impl Xvfb {
             else {
                 continue;
             };
-            let mut server = Xvfb { child, display };
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
-                if server.child.try_wait().ok().flatten().is_some() {
+                if child.try_wait().ok().flatten().is_some() {
                     break; // lost the race for this number
                 }
-                if x11rb::connect(Some(&server.display)).is_ok() && server.child.try_wait().ok().flatten().is_none() {
-                    return Some(server);
+                if x11rb::connect(Some(&display)).is_ok() && child.try_wait().ok().flatten().is_none() {
+                    return Some(Xvfb { child, display, number });
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            let _ = server.child.kill();
+            // Not ours (or not up): its files, if any, belong to whoever won the number.
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
@@ -80,6 +85,10 @@ impl Drop for Xvfb {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A killed server leaves its socket and lock behind, which would mark the number taken
+        // for every later run.
+        let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{}", self.number));
+        let _ = std::fs::remove_file(format!("/tmp/.X{}-lock", self.number));
     }
 }
 
@@ -274,11 +283,7 @@ fn python_with_gtk() -> Option<&'static str> {
 fn a_gtk_drop_target_receives_the_file() {
     let Some(server) = Xvfb::start() else { return };
     let Some(python) = python_with_gtk() else {
-        assert!(
-            std::env::var_os("REBAR_REQUIRE_XVFB").is_none(),
-            "REBAR_REQUIRE_XVFB is set but GTK 3 for Python is not installed"
-        );
-        eprintln!("skipped: no python3 with GTK 3 (apt-get install python3-gi gir1.2-gtk-3.0)");
+        skip_without("GTK 3 for Python", "python3-gi gir1.2-gtk-3.0");
         return;
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/tools/gtk_drop_target.py");

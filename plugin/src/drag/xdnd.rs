@@ -139,15 +139,12 @@ impl<C: Connection> Drag<'_, C> {
             let target = self.target_under_pointer()?;
             if target != self.target {
                 if let Some(old) = self.target.take() {
-                    self.send(old, self.atoms.XdndLeave, [self.source, 0, 0, 0, 0])?;
+                    self.leave(old)?;
                 }
                 if let Some(new) = target {
-                    let types = [self.atoms.URI_LIST, 0, 0];
-                    self.send(
-                        new,
-                        self.atoms.XdndEnter,
-                        [self.source, new.version << 24, types[0], types[1], types[2]],
-                    )?;
+                    // One type, so it fits the message and no XdndTypeList is needed.
+                    let enter = [self.source, new.version << 24, self.atoms.URI_LIST, 0, 0];
+                    self.send(new, self.atoms.XdndEnter, enter)?;
                 }
                 self.target = target;
                 self.accepted = false;
@@ -172,7 +169,7 @@ impl<C: Connection> Drag<'_, C> {
     fn release(&mut self) -> Result<DragOutcome, XdndError> {
         let Some(target) = self.target.take() else { return Ok(DragOutcome::Cancelled) };
         if !self.accepted {
-            self.send(target, self.atoms.XdndLeave, [self.source, 0, 0, 0, 0])?;
+            self.leave(target)?;
             self.conn.flush()?;
             return Ok(DragOutcome::Cancelled);
         }
@@ -276,6 +273,11 @@ impl<C: Connection> Drag<'_, C> {
         let proxy = self.conn.get_property(false, window, self.atoms.XdndProxy, AtomEnum::WINDOW, 0, 1)?.reply()?;
         let proxy = proxy.value32().and_then(|mut v| v.next()).unwrap_or(window);
         Ok(Some(Target { window, proxy, version: version.min(XDND_VERSION) }))
+    }
+
+    /// Tells a target the drag has left it.
+    fn leave(&self, target: Target) -> Result<(), XdndError> {
+        self.send(target, self.atoms.XdndLeave, [self.source, 0, 0, 0, 0])
     }
 
     /// Sends one XDND client message to a target (through its proxy, if it has one).
