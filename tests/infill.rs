@@ -1,7 +1,8 @@
 //! `Engine::infill` end to end with the shipped VAE and a small prior trained here on the
-//! fixture tunes (the properties below hold for any prior, trained well or not): unmasked bars
-//! come back note for note, a seed fixes the result, the key constraint holds, a request can be
-//! cancelled, and damaged or mismatched weights are refused with a clear error.
+//! fixture tunes, with clean context (the properties below hold for any prior, trained well or
+//! not): unmasked bars come back note for note with clean and with re-noised known latents, a
+//! seed fixes the result, the key constraint holds, a request can be cancelled, and damaged or
+//! mismatched weights are refused with a clear error.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,7 @@ use rebar_engine::melody::scale::Scale;
 use rebar_engine::melody::{quantize, Melody, Note};
 use rebar_engine::midi::{parse, MelodySelector};
 use rebar_engine::prior::{PriorConfig, TrainedPrior};
-use rebar_engine::sample::{Sampler, Spacing};
+use rebar_engine::sample::{KnownLatents, Sampler, Spacing};
 use rebar_engine::train::prior::{encode_tunes, train_prior, PriorRun, PriorTrainOptions};
 use rebar_engine::train::run::{RunControl, Schedule};
 use rebar_engine::vae::MelodyVae;
@@ -35,7 +36,7 @@ fn prior_path() -> &'static PathBuf {
         let data_scale = 1.0 / train.standard_deviation();
         assert!(data_scale > 2.0, "min–max latents have a small spread: {data_scale}");
         let run = PriorRun {
-            config: PriorConfig { data_scale, ..PriorConfig::tiny(preprocess.prior_dim()) },
+            config: PriorConfig { data_scale, clean_context: true, ..PriorConfig::tiny(preprocess.prior_dim()) },
             options: PriorTrainOptions {
                 schedule: Schedule {
                     steps: 30,
@@ -48,6 +49,7 @@ fn prior_path() -> &'static PathBuf {
                     checkpoint_every: 30,
                     average_decay: 0.9,
                 },
+                clean_context: 0.5,
                 ..PriorTrainOptions::default()
             },
             train,
@@ -55,6 +57,7 @@ fn prior_path() -> &'static PathBuf {
             provenance: serde_json::json!({"data": "fixtures"}),
             vae_preprocess: serde_json::to_value(&preprocess).unwrap(),
             metric_truth: melody_stats(&first_sixteen_bars(&data.tunes)),
+            init: None,
             device: Device::Cpu,
         };
         let control =
@@ -104,7 +107,13 @@ proptest! {
         let mut bars: Vec<bool> = mask.iter().copied().cycle().take(clip.bars as usize).collect();
         bars[0] = true;
         let selection = BarSelection { bars };
-        for result in infill(&engine, &clip, &selection, &options(seed)) {
+        // Clean known latents and Algorithm 1's re-noised ones (with reconstruction guidance).
+        let options = if seed % 2 == 0 {
+            InfillOptions { known: KnownLatents::Clean, ..options(seed) }
+        } else {
+            InfillOptions { known: KnownLatents::Renoised, guidance: 1.0, ..options(seed) }
+        };
+        for result in infill(&engine, &clip, &selection, &options) {
             prop_assert_eq!(result.bars, clip.bars);
             for bar in (0..clip.bars).filter(|&b| !selection.is_selected(b)) {
                 // Same onsets and pitches; lengths are the input's, cut only where a selected bar begins.
@@ -175,6 +184,21 @@ fn bad_requests_get_clear_errors() {
     let err =
         engine.infill(&huge, &BarSelection::all(200), &options(0), &AtomicBool::new(false), &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("200 bars"), "{err}");
+}
+
+#[test]
+fn clean_context_is_refused_for_a_prior_not_trained_for_it() {
+    let vae = MelodyVae::embedded(&Device::Cpu).unwrap();
+    let mut prior = TrainedPrior::load(prior_path(), &Device::Cpu).unwrap();
+    prior.model.config.clean_context = false;
+    let engine = Engine::new(vae, prior).unwrap();
+    let clip = clip();
+    let selection = BarSelection::range(2, 5, clip.bars);
+    let clean = InfillOptions { known: KnownLatents::Clean, ..options(0) };
+    let result = engine.infill(&clip, &selection, &clean, &AtomicBool::new(false), &mut |_| {});
+    assert!(matches!(result, Err(EngineError::NoCleanContext)), "{:?}", result.map(|r| r.len()));
+    // The default, Algorithm 1, works with any prior.
+    assert_eq!(infill(&engine, &clip, &selection, &options(0)).len(), 2);
 }
 
 #[test]

@@ -19,7 +19,7 @@ use crate::checkpoint::CheckpointError;
 use crate::melody::scale::Scale;
 use crate::melody::{Melody, Note};
 use crate::prior::{PriorTransformer, TrainedPrior};
-use crate::sample::{sample, SampleError, SampleRequest, Sampler};
+use crate::sample::{sample, KnownLatents, SampleError, SampleRequest, Sampler};
 use crate::time::{Step, BARS_PER_SEGMENT, STEPS_PER_BAR};
 use crate::vae::segments::{melody_from_segments, to_segments};
 use crate::vae::MelodyVae;
@@ -68,6 +68,10 @@ pub struct InfillOptions {
     pub pitch_range: Option<(u8, u8)>,
     /// Takes of every reverse step (RePaint resampling, see [`crate::sample`]); 1 is none.
     pub resample: usize,
+    /// Weight of reconstruction guidance (see [`crate::sample`]); 0 is none.
+    pub guidance: f64,
+    /// Clean or re-noised known latents (see [`crate::sample`]).
+    pub known: KnownLatents,
 }
 
 impl Default for InfillOptions {
@@ -80,6 +84,8 @@ impl Default for InfillOptions {
             key: None,
             pitch_range: None,
             resample: 1,
+            guidance: 0.0,
+            known: KnownLatents::Renoised,
         }
     }
 }
@@ -107,6 +113,8 @@ pub enum EngineError {
     EmptySelection,
     #[error("the pitch constraints allow no note at all")]
     NoAllowedPitch,
+    #[error("this prior was not trained with clean context, so it can only infill from re-noised known latents")]
+    NoCleanContext,
     #[error("cancelled")]
     Cancelled,
     #[error("model error: {0}")]
@@ -175,6 +183,10 @@ impl Engine {
             return Err(EngineError::NoAllowedPitch);
         }
         let preprocess = self.vae.preprocess.as_ref().ok_or(EngineError::NoPreprocessing)?;
+        let clean_known = options.known == KnownLatents::Clean;
+        if clean_known && !self.prior.model.config.clean_context {
+            return Err(EngineError::NoCleanContext);
+        }
         let segments = to_segments(clip);
         let generate = selection.segments(segments.len());
         let model = &self.prior.model;
@@ -193,6 +205,8 @@ impl Engine {
             seed: options.seed,
             sampler: options.sampler,
             resample: options.resample,
+            guidance: options.guidance,
+            clean_known,
         };
         let sampled = sample(&predict, &self.prior.schedule, &request, cancel, progress)?;
 
@@ -207,7 +221,8 @@ impl Engine {
     }
 }
 
-/// ε̂ for a batch of variations, computed as two halves on two threads. With a handful of
+/// ε̂ for a batch of variations (levels per variation or per latent), computed as two halves on
+/// two threads. With a handful of
 /// variations the matmuls are too small for candle to spread over cores itself, so splitting the
 /// batch is what uses the second core (measured in BENCHMARKS.md).
 fn predict_in_halves(
@@ -223,7 +238,7 @@ fn predict_in_halves(
     let half = batch / 2;
     let (x_a, x_b) = (x.narrow(0, 0, half)?, x.narrow(0, half, batch - half)?);
     let (valid_a, valid_b) = (valid.narrow(0, 0, half)?, valid.narrow(0, half, batch - half)?);
-    let (levels_a, levels_b) = levels.split_at(half);
+    let (levels_a, levels_b) = levels.split_at(half * (levels.len() / batch));
     let (a, b) = std::thread::scope(|scope| {
         let first = scope.spawn(|| model.forward(&x_a, levels_a, &valid_a));
         let second = model.forward(&x_b, levels_b, &valid_b);

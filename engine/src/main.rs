@@ -1,6 +1,7 @@
 //! `rebar`: the command line of Rebar's engine. Each subcommand is a thin argument struct over a
 //! library call.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ use rebar_engine::melody::{quantize, roll, Melody};
 use rebar_engine::metrics::SetStats;
 use rebar_engine::midi::{read_file, write_melody, MelodySelector};
 use rebar_engine::prior::{PriorConfig, TrainedPrior};
-use rebar_engine::sample::{Sampler, Spacing};
+use rebar_engine::sample::{KnownLatents, Sampler, Spacing};
 use rebar_engine::time::ticks_to_steps;
 use rebar_engine::train::prior::{encode_tunes, train_prior, PriorRun, PriorTrainOptions};
 use rebar_engine::train::run::{RunControl, Schedule};
@@ -101,6 +102,10 @@ struct SamplingArgs {
     /// Noise scale: below 1 is tamer, above 1 wilder.
     #[arg(long, default_value_t = 1.0)]
     temperature: f64,
+    /// Known bars re-noised at every step (Algorithm 1) or kept clean (closer to the kept bars,
+    /// less varied; needs a prior trained with clean context, as the shipped one is).
+    #[arg(long, value_enum, default_value_t = KnownLatents::Renoised)]
+    known: KnownLatents,
     /// Only pitches of this key in generated bars, e.g. "D dorian", "Bb minor", "A pentatonic".
     #[arg(long)]
     key: Option<Scale>,
@@ -221,6 +226,14 @@ struct TrainPriorArgs {
     /// unit standard deviation (how prior v2 and earlier were trained).
     #[arg(long)]
     unscaled: bool,
+    /// Fraction of training crops with some latents kept clean, so the prior can infill from
+    /// clean known latents [default: 0, the paper's objective alone].
+    #[arg(long)]
+    clean_context: Option<f64>,
+    /// Start from these weights instead of random ones: a prior file, or a training checkpoint
+    /// (its weight average). The architecture and data scale come from it.
+    #[arg(long, conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
 }
 
 /// What every training run takes: where it lives, how long it runs, its seed and schedule.
@@ -359,6 +372,13 @@ struct EvalArgs {
     /// Takes of every reverse step (RePaint resampling); 1 is plain Algorithm 1.
     #[arg(long, default_value_t = 1)]
     resample: usize,
+    /// Weight of reconstruction guidance; 0 is plain Algorithm 1.
+    #[arg(long, default_value_t = 0.0)]
+    guidance: f64,
+    /// Known latents re-noised at every step (Algorithm 1) or kept clean (a prior trained with
+    /// clean context).
+    #[arg(long, value_enum, default_value_t = KnownLatents::Renoised)]
+    known: KnownLatents,
     /// Where the DDIM steps fall.
     #[arg(long, value_enum, default_value_t = default_spacing())]
     spacing: Spacing,
@@ -597,6 +617,8 @@ fn eval(args: EvalArgs) -> Result<()> {
                 sampler,
                 temperature: args.temperature,
                 resample: args.resample,
+                guidance: args.guidance,
+                known: args.known,
                 ..InfillOptions::default()
             };
             let test = first_sixteen_bars(&data.tunes);
@@ -626,6 +648,9 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "kind": format!("{sampler:?}"),
                     "steps": sampler.evaluations(&engine.prior.schedule),
                     "resample": options.resample,
+                    "guidance": options.guidance,
+                    "known": format!("{:?}", options.known),
+                    "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
                     "temperature": options.temperature,
                 },
                 "seconds": started.elapsed().as_secs_f64(),
@@ -709,7 +734,12 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
     let vae = load_vae(args.vae.as_deref())?;
     let preprocess = vae.preprocess.clone().context("the VAE file has no latent preprocessing")?;
     let defaults = PriorTrainOptions::default();
-    let options = PriorTrainOptions { schedule: args.run.schedule(defaults.schedule.clone()), ..defaults };
+    let options = PriorTrainOptions {
+        schedule: args.run.schedule(defaults.schedule.clone()),
+        clean_context: args.clean_context.unwrap_or(defaults.clean_context),
+        ..defaults
+    };
+    anyhow::ensure!((0.0..=1.0).contains(&options.clean_context), "--clean-context is a fraction from 0 to 1");
     let started = Instant::now();
     let train_data = load_dataset(&args.run.data)?;
     let train = encode_tunes(&vae, &train_data.tunes, options.transpose)?;
@@ -725,13 +755,29 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     let spread = train.standard_deviation();
-    let config = PriorConfig {
-        width: args.width,
-        layers: args.layers,
-        ff_width: args.ff_width,
-        data_scale: prior_data_scale(&args, spread)?,
-        ..PriorConfig::small(preprocess.prior_dim())
+    let init = args.init_from.as_deref().map(initial_weights).transpose()?;
+    let resumed = resumed_config(&args)?;
+    let config = match (&init, &resumed) {
+        (Some((config, _)), _) => PriorConfig { clean_context: options.clean_context > 0.0, ..config.clone() },
+        (None, resumed) => PriorConfig {
+            width: args.width,
+            layers: args.layers,
+            ff_width: args.ff_width,
+            data_scale: match resumed {
+                Some(saved) => saved.data_scale,
+                None if args.unscaled => 1.0,
+                None => 1.0 / spread,
+            },
+            clean_context: resumed.as_ref().map_or(options.clean_context > 0.0, |saved| saved.clean_context),
+            ..PriorConfig::small(preprocess.prior_dim())
+        },
     };
+    anyhow::ensure!(
+        config.latent_dim == preprocess.prior_dim(),
+        "the initial weights model {}-dim latents, this VAE's are {}-dim",
+        config.latent_dim,
+        preprocess.prior_dim()
+    );
     println!("latent standard deviation {spread:.4}: the prior models latents × {:.4}", config.data_scale);
     let run = PriorRun {
         config,
@@ -743,9 +789,11 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
             "tunes": train_data.summary.tunes,
             "vae": vae.provenance,
             "seed": args.run.seed,
+            "init_from": args.init_from.as_ref().map(|p| p.display().to_string()),
         }),
         vae_preprocess: serde_json::to_value(&preprocess)?,
         metric_truth: training_truth(&train_data.tunes),
+        init: init.map(|(_, weights)| weights),
         device,
     };
     let last = train_prior(run, &args.run.control())?;
@@ -754,19 +802,45 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
     Ok(())
 }
 
-/// The prior's `data_scale`: a resumed run keeps its own (the encoder's float sums may differ in
-/// the last bits from run to run), a new one uses 1 / `spread`, the latents' standard deviation.
-fn prior_data_scale(args: &TrainPriorArgs, spread: f64) -> Result<f64> {
-    if args.run.resume {
-        let control = args.run.control();
-        let saved = rebar_engine::checkpoint::Checkpoint::read(
-            &control.checkpoint_path(),
-            rebar_engine::train::prior::TRAIN_FORMAT,
-            rebar_engine::train::run::TRAIN_VERSION,
-        )?;
-        return Ok(saved.json::<PriorConfig>("config")?.data_scale);
+/// The architecture and weights to fine-tune from: a prior file, or a prior training checkpoint's
+/// weight average (its raw weights when it kept no average).
+fn initial_weights(path: &Path) -> Result<(PriorConfig, HashMap<String, candle_core::Tensor>)> {
+    use rebar_engine::checkpoint::Checkpoint;
+    let checkpoint = match Checkpoint::read(path, rebar_engine::prior::FORMAT, rebar_engine::prior::VERSION) {
+        Ok(model) => model,
+        Err(_) => {
+            let mut saved = Checkpoint::read(
+                path,
+                rebar_engine::train::prior::TRAIN_FORMAT,
+                rebar_engine::train::run::TRAIN_VERSION,
+            )
+            .with_context(|| format!("{} is neither a prior file nor a prior training checkpoint", path.display()))?;
+            let averaged: HashMap<String, candle_core::Tensor> = saved
+                .tensors
+                .iter()
+                .filter_map(|(name, t)| name.strip_prefix("average.").map(|n| (n.to_string(), t.clone())))
+                .collect();
+            if !averaged.is_empty() {
+                saved.tensors = averaged;
+            }
+            saved
+        }
+    };
+    Ok((checkpoint.json("config")?, checkpoint.tensors))
+}
+
+/// The saved config of the run being resumed, if resuming: it keeps its `data_scale` (the
+/// encoder's float sums may differ in the last bits from run to run) and `clean_context`.
+fn resumed_config(args: &TrainPriorArgs) -> Result<Option<PriorConfig>> {
+    if !args.run.resume {
+        return Ok(None);
     }
-    Ok(if args.unscaled { 1.0 } else { 1.0 / spread })
+    let saved = rebar_engine::checkpoint::Checkpoint::read(
+        &args.run.control().checkpoint_path(),
+        rebar_engine::train::prior::TRAIN_FORMAT,
+        rebar_engine::train::run::TRAIN_VERSION,
+    )?;
+    Ok(Some(saved.json::<PriorConfig>("config")?))
 }
 
 /// The default sampler's step spacing.
@@ -789,6 +863,7 @@ impl SamplingArgs {
         InfillOptions {
             variations: self.variations.max(1),
             temperature: self.temperature,
+            known: self.known,
             seed: self.seed,
             sampler: match self.sampler {
                 SamplerKind::Ddim => Sampler::Ddim { steps: self.steps, eta: 0.0, spacing: default_spacing() },

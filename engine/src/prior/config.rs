@@ -28,6 +28,11 @@ pub struct PriorConfig {
     /// input scaling shifting where a schedule's steps fall. Files without it used 1.
     #[serde(default = "unscaled")]
     pub data_scale: f64,
+    /// Whether the model was also trained with some latents clean (at level √ᾱ = 1) beside
+    /// noisy ones, so it can infill from clean known latents (see [`crate::train::prior`]).
+    /// Files without it were trained at one level per sequence only.
+    #[serde(default)]
+    pub clean_context: bool,
 }
 
 fn unscaled() -> f64 {
@@ -49,6 +54,7 @@ impl PriorConfig {
             max_segments: 32,
             noise_scale: 5000.0,
             data_scale: 1.0,
+            clean_context: false,
         }
     }
 
@@ -64,6 +70,7 @@ impl PriorConfig {
             max_segments: 32,
             noise_scale: 5000.0,
             data_scale: 1.0,
+            clean_context: false,
         }
     }
 }

@@ -44,13 +44,14 @@ fn film_norm(xs: &Tensor, film: &Film) -> Result<Tensor> {
     normalize(xs)?.broadcast_mul(&film.scale)?.broadcast_add(&film.shift)
 }
 
-/// One norm's modulation, `[b, 1, w]` each, broadcast over time.
+/// One norm's modulation, `[b, 1, w]` (one noise level per sequence) or `[b, t, w]` (one per
+/// latent) each.
 struct Film {
     scale: Tensor,
     shift: Tensor,
 }
 
-/// Projects the noise embedding `[b, w]` to every norm's (1 + γ, β): weight name `film`.
+/// Projects the noise embedding to every norm's (1 + γ, β): weight name `film`.
 #[derive(Clone, Debug)]
 struct NoiseFilm {
     projection: Linear,
@@ -62,17 +63,38 @@ impl NoiseFilm {
         Ok(Self { projection: linear(width, 2 * width * norms, vb.pp("film"))?, norms })
     }
 
-    fn forward(&self, noise: &Tensor) -> Result<Vec<Film>> {
-        let (b, width) = noise.dims2()?;
-        // [b, norms · 2w] → [b, norms, 2, 1, w]: norm n's scale is [:, n, 0], its shift [:, n, 1].
-        let all = self.projection.forward(noise)?.reshape((b, self.norms, 2, 1, width))?;
+    /// `noise` `[u, w]`: the embeddings of the distinct levels; `which` `[b, t']` (u32): the
+    /// level of each sequence (t' = 1) or latent (t' = t). Projecting only the distinct levels
+    /// keeps infilling with clean context (two levels) as cheap as one level per sequence.
+    fn forward(&self, noise: &Tensor, which: &Tensor) -> Result<Vec<Film>> {
+        let width = noise.dim(1)?;
+        let (b, t) = which.dims2()?;
+        let distinct = self.projection.forward(noise)?;
+        // [b·t', norms · 2w] → [b, t', norms, 2, w]: norm n's scale is [:, :, n, 0], its shift [:, :, n, 1].
+        let all = distinct.index_select(&which.flatten_all()?, 0)?.reshape((b, t, self.norms, 2, width))?;
         (0..self.norms)
             .map(|n| {
-                let norm = all.narrow(1, n, 1)?.squeeze(1)?;
-                Ok(Film { scale: (norm.narrow(1, 0, 1)?.squeeze(1)? + 1.0)?, shift: norm.narrow(1, 1, 1)?.squeeze(1)? })
+                let norm = all.narrow(2, n, 1)?.squeeze(2)?;
+                Ok(Film { scale: (norm.narrow(2, 0, 1)?.squeeze(2)? + 1.0)?, shift: norm.narrow(2, 1, 1)?.squeeze(2)? })
             })
             .collect()
     }
+}
+
+/// The distinct values of `levels` and, for each level, the index of its value.
+fn distinct_levels(levels: &[f32]) -> (Vec<f32>, Vec<u32>) {
+    let mut distinct: Vec<f32> = Vec::new();
+    let which = levels
+        .iter()
+        .map(|level| match distinct.iter().position(|d| d.to_bits() == level.to_bits()) {
+            Some(i) => i as u32,
+            None => {
+                distinct.push(*level);
+                distinct.len() as u32 - 1
+            }
+        })
+        .collect();
+    (distinct, which)
 }
 
 /// Multi-head self-attention with a key padding mask.
@@ -180,7 +202,8 @@ impl PriorTransformer {
         })
     }
 
-    /// Predicts the noise in `x_t` `[b, t, latent_dim]` at noise levels `sqrt_alpha_bar` `[b]`,
+    /// Predicts the noise in `x_t` `[b, t, latent_dim]` at noise levels `sqrt_alpha_bar`, one per
+    /// sequence (`[b]`) or one per latent (`[b, t]` row-major; a clean known latent has level 1),
     /// attending only to positions where `valid` `[b, t]` (f32, 1 or 0) is 1.
     pub fn forward(&self, x_t: &Tensor, sqrt_alpha_bar: &[f32], valid: &Tensor) -> Result<Tensor> {
         let (b, t, _latent) = x_t.dims3()?;
@@ -191,10 +214,16 @@ impl PriorTransformer {
         let position_encoding = sinusoids(&positions, width, device)?.unsqueeze(0)?; // [1, t, w]
         let mut xs = self.input.forward(x_t)?.broadcast_add(&position_encoding)?;
 
-        let levels: Vec<f32> = sqrt_alpha_bar.iter().map(|a| a * self.config.noise_scale as f32).collect();
-        let noise = sinusoids(&levels, width, device)?; // [b, w]
+        let per_latent = match sqrt_alpha_bar.len() {
+            n if n == b => 1,
+            n if n == b * t => t,
+            n => candle_core::bail!("{n} noise levels for {b} sequences of {t} latents"),
+        };
+        let (distinct, which) = distinct_levels(sqrt_alpha_bar);
+        let scaled: Vec<f32> = distinct.iter().map(|a| a * self.config.noise_scale as f32).collect();
+        let noise = sinusoids(&scaled, width, device)?; // [u, w]
         let noise = self.noise_out.forward(&self.noise_in.forward(&noise)?.relu()?)?;
-        let films = self.film.forward(&noise)?;
+        let films = self.film.forward(&noise, &Tensor::from_vec(which, (b, per_latent), device)?)?;
         let (layer_films, rest) = films.split_at(NORMS_PER_LAYER * self.layers.len());
         let (output_films, final_film) = rest.split_at(self.output_layers.len());
 

@@ -13,11 +13,17 @@
 //!   x_t = √(ᾱ_t / ᾱ_{t−1}) x_{t−1} + √(1 − ᾱ_t / ᾱ_{t−1}) ε, so the generated latents get U looks
 //!   at known latents that Algorithm 1 only shows them through independent noise. It costs U×
 //!   the model evaluations.
+//! - **Clean context** ([`KnownLatents::Clean`]): for a prior trained with clean context (see
+//!   [`crate::train::prior`]), the known latents are pasted as they are, at level √ᾱ = 1, at every
+//!   step, and the model gets one noise level per latent; Algorithm 1 shows the generated latents
+//!   their neighbours only through the current step's noise.
+//! - **Reconstruction guidance** (Ho et al., 2022, eq. 7), an option on top of Algorithm 1: see
+//!   [`guided_noise`].
 //! - **Temperature** scales the initial noise and every fresh noise draw.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use candle_core::{Result, Tensor};
+use candle_core::{Result, Tensor, Var};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -32,6 +38,17 @@ pub enum Sampler {
     /// DDIM over `steps` of the N steps, placed by `spacing`; `eta` = 0 is deterministic given
     /// the start noise.
     Ddim { steps: usize, eta: f64, spacing: Spacing },
+}
+
+/// How the known latents enter the reverse process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+pub enum KnownLatents {
+    /// Re-noised to every step's level and pasted (Algorithm 1): the default, which scores
+    /// closer to the paper's row (BENCHMARKS.md).
+    #[default]
+    Renoised,
+    /// Pasted clean, at level 1 (needs a prior trained with clean context).
+    Clean,
 }
 
 /// Where a strided sampler's steps fall among the N.
@@ -78,10 +95,15 @@ pub struct SampleRequest<'a> {
     pub sampler: Sampler,
     /// Takes of every reverse step (RePaint's U); 1 is plain Algorithm 1.
     pub resample: usize,
+    /// Weight w_r of reconstruction guidance; 0 is plain Algorithm 1.
+    pub guidance: f64,
+    /// Keep the known latents clean (level 1) instead of re-noising them (Algorithm 1).
+    pub clean_known: bool,
 }
 
-/// Runs the reverse process with `predict_noise(x_t [v, t, d], √ᾱ per variation) → ε̂` and
-/// returns `[variations, t, d]`. `progress` gets the fraction done after each step; setting
+/// Runs the reverse process with `predict_noise(x_t [v, t, d], √ᾱ) → ε̂` and returns
+/// `[variations, t, d]`. The levels are one per variation, or one per latent (`[v, t]` row-major)
+/// when `request.clean_known`. `progress` gets the fraction done after each step; setting
 /// `cancel` stops at the next step.
 pub fn sample(
     predict_noise: &dyn Fn(&Tensor, &[f32]) -> Result<Tensor>,
@@ -104,6 +126,7 @@ pub fn sample(
     let mask = Tensor::from_vec(mask, (1, t_len, 1), device)?;
     let known = request.known.unsqueeze(0)?.broadcast_as((v, t_len, dim))?.contiguous()?;
     let paste = |x: &Tensor, alpha_bar: f64, rng: &mut ChaCha8Rng| -> Result<Tensor> {
+        let alpha_bar = if request.clean_known { 1.0 } else { alpha_bar };
         let noisy_known = ((&known * alpha_bar.sqrt())?
             + (normal_tensor(rng, v * t_len, dim, device)?.reshape((v, t_len, dim))? * (1.0 - alpha_bar).sqrt())?)?;
         x.broadcast_mul(&mask)? + noisy_known.broadcast_mul(&(1.0 - &mask)?)?
@@ -124,7 +147,8 @@ pub fn sample(
                 let ratio = alpha_bar / alpha_bar_prev;
                 x = ((x * ratio.sqrt())? + (noise_at_unit(&mut rng)? * (1.0 - ratio).max(0.0).sqrt())?)?;
             }
-            x = reverse_step(predict_noise, schedule, request, &x, (t, prev), &mut rng, &noise)?;
+            let eps = guided_noise(predict_noise, request, &x, alpha_bar, &known, &mask)?;
+            x = reverse_step(schedule, request, &x, &eps, (t, prev), &mut rng, &noise)?;
             x = paste(&x, alpha_bar_prev, &mut rng)?;
         }
         progress((i + 1) as f32 / steps.len() as f32);
@@ -132,19 +156,56 @@ pub fn sample(
     Ok(x)
 }
 
-/// One reverse step of the chosen sampler from level `t` to level `prev` (before pasting).
-fn reverse_step(
+/// ε̂(x_t) at level ᾱ, with reconstruction guidance when `request.guidance` = w_r > 0 (Ho et al.,
+/// 2022, "Video Diffusion Models", eq. 7): the generated latents' x̂₀ is moved down the gradient
+/// of how far the known latents' x̂₀ lands from their true values,
+/// x̃₀ = x̂₀ − (w_r √ᾱ / 2) ∇ₓ ‖x^known − x̂₀^known(x_t)‖², and ε̂ is re-derived from x̃₀:
+/// ε̃ = ε̂ + w_r ᾱ / (2 √(1 − ᾱ)) · ∇. Algorithm 1 alone shows the generated latents the known
+/// ones only through fresh noise; the gradient tells them what the clean context needs.
+fn guided_noise(
     predict_noise: &dyn Fn(&Tensor, &[f32]) -> Result<Tensor>,
+    request: &SampleRequest<'_>,
+    x: &Tensor,
+    alpha_bar: f64,
+    known: &Tensor,
+    generated_mask: &Tensor,
+) -> Result<Tensor> {
+    let level = alpha_bar.sqrt() as f32;
+    let levels: Vec<f32> = if request.clean_known {
+        let per_latent = request.generate.iter().map(|&generated| if generated { level } else { 1.0 });
+        per_latent.cycle().take(x.dim(0)? * request.generate.len()).collect()
+    } else {
+        vec![level; x.dim(0)?]
+    };
+    let has_known = request.generate.iter().any(|&g| !g);
+    if request.guidance <= 0.0 || !has_known || request.clean_known {
+        return predict_noise(x, &levels);
+    }
+    let tracked = Var::from_tensor(x)?;
+    let eps = predict_noise(tracked.as_tensor(), &levels)?;
+    let x0 = ((tracked.as_tensor() - (&eps * (1.0 - alpha_bar).sqrt())?)? / alpha_bar.sqrt())?;
+    let known_mask = (1.0 - generated_mask)?;
+    let miss = (x0 - known)?.broadcast_mul(&known_mask)?.sqr()?.sum_all()?;
+    let gradient = miss.backward()?.get(tracked.as_tensor()).cloned().ok_or_else(|| {
+        candle_core::Error::Msg("reconstruction guidance: the model's output does not depend on its input".into())
+    })?;
+    let step = request.guidance * alpha_bar / (2.0 * (1.0 - alpha_bar).sqrt());
+    eps.detach() + (gradient.broadcast_mul(generated_mask)? * step)?
+}
+
+/// One reverse step of the chosen sampler from level `t` to level `prev` (before pasting), given
+/// the noise estimate `eps` at `x`.
+fn reverse_step(
     schedule: &NoiseSchedule,
     request: &SampleRequest<'_>,
     x: &Tensor,
+    eps: &Tensor,
     (t, prev): (usize, usize),
     rng: &mut ChaCha8Rng,
     noise: &dyn Fn(&mut ChaCha8Rng) -> Result<Tensor>,
 ) -> Result<Tensor> {
-    let v = x.dim(0)?;
+    let eps = eps.clone();
     let (alpha_bar, alpha_bar_prev) = (schedule.alpha_bar(t), schedule.alpha_bar(prev));
-    let eps = predict_noise(x, &vec![alpha_bar.sqrt() as f32; v])?;
     Ok(match request.sampler {
         Sampler::Ancestral => {
             let (beta, alpha) = (schedule.beta(t), 1.0 - schedule.beta(t));
@@ -201,17 +262,59 @@ mod tests {
         Tensor::zeros((t, d), candle_core::DType::F32, device)
     }
 
-    /// A "model" that knows the data is all zeros: ε̂ = x_t / √(1 − ᾱ).
+    /// The noise levels a sampler passed, one per latent of a `[v, t, d]` input: (√ᾱ, √(1 − ᾱ)).
+    fn per_latent(levels: &[f32], v: usize, t: usize) -> Vec<(f64, f64)> {
+        let per = levels.len() / v;
+        (0..t)
+            .map(|i| f64::from(levels[if per == 1 { 0 } else { i }]))
+            .map(|a| (a, (1.0 - a * a).max(0.0).sqrt()))
+            .collect()
+    }
+
+    /// A "model" that knows the data is all zeros: ε̂ = x_t / √(1 − ᾱ), 0 for a clean latent.
     fn oracle(schedule: &NoiseSchedule) -> impl Fn(&Tensor, &[f32]) -> Result<Tensor> + '_ {
         move |x, levels| {
-            let alpha_bar = f64::from(levels[0]).powi(2);
             let _ = schedule;
-            x / (1.0 - alpha_bar).sqrt()
+            let (v, t, _) = x.dims3()?;
+            let factor: Vec<f32> =
+                per_latent(levels, v, t).iter().map(|&(_, s)| if s > 0.0 { (1.0 / s) as f32 } else { 0.0 }).collect();
+            x.broadcast_mul(&Tensor::from_vec(factor, (1, t, 1), x.device())?)
         }
     }
 
+    /// The exact ε̂ for data whose latents are all one value c ~ N(0, I): the posterior mean of c
+    /// given every latent, x̂₀ = Σ (√ᾱ_i / (1 − ᾱ_i)) x_i / (1 + Σ ᾱ_i / (1 − ᾱ_i)), or a clean
+    /// latent itself when there is one. The generated latents of a perfect infill equal the known.
+    fn constant_sequence_model(x: &Tensor, levels: &[f32]) -> Result<Tensor> {
+        let (v, t, _) = x.dims3()?;
+        let levels = per_latent(levels, v, t);
+        let x0 = match levels.iter().position(|&(_, s)| s == 0.0) {
+            Some(clean) => x.narrow(1, clean, 1)?,
+            None => {
+                let weights: Vec<f32> = levels.iter().map(|&(a, s)| (a / (s * s)) as f32).collect();
+                let precision = 1.0 + levels.iter().map(|&(a, s)| a * a / (s * s)).sum::<f64>();
+                (x.broadcast_mul(&Tensor::from_vec(weights, (1, t, 1), x.device())?)?.sum_keepdim(1)? / precision)?
+            }
+        };
+        let (signal, noise): (Vec<f32>, Vec<f32>) =
+            levels.iter().map(|&(a, s)| (a as f32, if s > 0.0 { (1.0 / s) as f32 } else { 0.0 })).unzip();
+        let signal = Tensor::from_vec(signal, (1, t, 1), x.device())?;
+        let inverse_noise = Tensor::from_vec(noise, (1, t, 1), x.device())?;
+        (x - x0.broadcast_mul(&signal)?)?.broadcast_mul(&inverse_noise)
+    }
+
     fn request<'a>(known: &'a Tensor, generate: &'a [bool], sampler: Sampler, seed: u64) -> SampleRequest<'a> {
-        SampleRequest { known, generate, variations: 3, temperature: 1.0, seed, sampler, resample: 1 }
+        SampleRequest {
+            known,
+            generate,
+            variations: 3,
+            temperature: 1.0,
+            seed,
+            sampler,
+            resample: 1,
+            guidance: 0.0,
+            clean_known: false,
+        }
     }
 
     #[test]
@@ -239,23 +342,43 @@ mod tests {
             (Sampler::Ddim { steps: 20, eta: 0.0, spacing: Spacing::Quadratic }, 1),
             (Sampler::Ddim { steps: 10, eta: 0.0, spacing: Spacing::Uniform }, 3),
         ] {
-            let predict = oracle(&schedule);
-            let out = sample(
-                &predict,
-                &schedule,
-                &SampleRequest { resample, ..request(&known, &generate, sampler, 3) },
-                &AtomicBool::new(false),
-                &mut |_| {},
-            )
-            .unwrap();
-            let out = out.to_vec3::<f32>().unwrap();
-            for variation in &out {
-                assert_eq!(variation[0], vec![0.5, -0.5]);
-                assert_eq!(variation[2], vec![0.3, 0.3]);
-                // The oracle's data is zero, so the generated latent ends near zero.
-                assert!(variation[1].iter().all(|v| v.abs() < 0.05), "{sampler:?} {variation:?}");
+            for clean_known in [false, true] {
+                let predict = oracle(&schedule);
+                let out = sample(
+                    &predict,
+                    &schedule,
+                    &SampleRequest { resample, clean_known, ..request(&known, &generate, sampler, 3) },
+                    &AtomicBool::new(false),
+                    &mut |_| {},
+                )
+                .unwrap();
+                let out = out.to_vec3::<f32>().unwrap();
+                for variation in &out {
+                    assert_eq!(variation[0], vec![0.5, -0.5]);
+                    assert_eq!(variation[2], vec![0.3, 0.3]);
+                    // The oracle's data is zero, so the generated latent ends near zero.
+                    assert!(variation[1].iter().all(|v| v.abs() < 0.05), "{sampler:?} {variation:?}");
+                }
             }
         }
+    }
+
+    #[test]
+    fn clean_context_and_guidance_bring_infills_closer_to_what_the_known_latents_imply() {
+        let schedule = NoiseSchedule::default();
+        let known = Tensor::new(&[[1.5f32, -1.0], [0.0, 0.0], [0.0, 0.0], [1.5, -1.0]], &Device::Cpu).unwrap();
+        let generate = [false, true, true, false];
+        let sampler = Sampler::Ddim { steps: 20, eta: 0.0, spacing: Spacing::Uniform };
+        let error = |guidance: f64, clean_known: bool| {
+            let request = SampleRequest { guidance, clean_known, ..request(&known, &generate, sampler, 11) };
+            let out = sample(&constant_sequence_model, &schedule, &request, &AtomicBool::new(false), &mut |_| {});
+            let out = out.unwrap().to_vec3::<f32>().unwrap();
+            let misses = out.iter().flat_map(|v| [&v[1], &v[2]]).flat_map(|row| [row[0] - 1.5, row[1] + 1.0]);
+            misses.map(|m| m.abs()).fold(0f32, f32::max)
+        };
+        let (renoised, guided, clean) = (error(0.0, false), error(4.0, false), error(0.0, true));
+        assert!(clean < 1e-4, "clean context: {clean}");
+        assert!(guided < renoised / 2.0, "guided {guided} vs Algorithm 1 alone {renoised}");
     }
 
     #[test]

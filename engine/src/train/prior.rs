@@ -2,6 +2,15 @@
 //! crops of 2–16 consecutive latents of the training tunes, with the L2 ε loss of eq. 6 at
 //! WaveGrad's continuous noise levels. Transposition augmentation goes through the VAE: every
 //! tune is encoded once at each transposition that keeps it on the keyboard.
+//!
+//! **Clean context** (`clean_context` > 0): that fraction of the crops keeps some latents clean,
+//! at level √ᾱ = 1, beside the noisy rest, and the loss counts only the noisy ones. The model
+//! stays a model of whole unconditioned sequences (the other crops are the paper's objective, and
+//! the clean latents are the same data at the end of the same noise schedule), but it also learns
+//! to denoise next to clean neighbours, so infilling can show it the known latents as they are
+//! instead of re-noised (per-latent noise levels, as in Chen et al., 2024, "Diffusion Forcing").
+//! Which latents stay clean mimics what musicians select: half the time one contiguous span is
+//! noisy (infill, continuation, intro), half the time each latent independently.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -36,6 +45,10 @@ pub struct PriorTrainOptions {
     pub max_segments: usize,
     /// Largest transposition, in semitones either way.
     pub transpose: u8,
+    /// Fraction of crops trained with some latents clean (see the module doc); 0 is the paper's
+    /// objective alone.
+    #[serde(default)]
+    pub clean_context: f64,
 }
 
 impl TrainOptions for PriorTrainOptions {
@@ -61,6 +74,7 @@ impl Default for PriorTrainOptions {
             min_segments: 2,
             max_segments: 16,
             transpose: 6,
+            clean_context: 0.0,
         }
     }
 }
@@ -149,28 +163,70 @@ fn crop_batch(
     Ok((Tensor::from_vec(x0, (batch, t, d), device)?, Tensor::from_vec(valid, (batch, t), device)?))
 }
 
-/// The ε loss of eq. 6 on one batch, averaged over real (unpadded) latent dimensions.
+/// Per latent of a crop of `len` (≥ 2): true to keep it clean. At least one stays noisy and at
+/// least one clean.
+fn clean_latents(rng: &mut impl Rng, len: usize) -> Vec<bool> {
+    if rng.random_bool(0.5) {
+        // One noisy span, the rest clean.
+        let span = rng.random_range(1..len);
+        let start = rng.random_range(0..=len - span);
+        (0..len).map(|i| i < start || i >= start + span).collect()
+    } else {
+        let rate = rng.random_range(0.2..0.8);
+        let mut clean: Vec<bool> = (0..len).map(|_| rng.random_bool(rate)).collect();
+        let (noisy, kept) = (rng.random_range(0..len), rng.random_range(0..len - 1));
+        clean[noisy] = false;
+        clean[if kept >= noisy { kept + 1 } else { kept }] = true;
+        clean
+    }
+}
+
+/// The ε loss of eq. 6 on one batch, averaged over real (unpadded), noisy latent dimensions.
+/// `clean_context`: the fraction of crops with some latents kept clean (see the module doc).
 pub fn epsilon_loss(
     model: &PriorTransformer,
     schedule: &NoiseSchedule,
     x0: &Tensor,
     valid: &Tensor,
+    clean_context: f64,
     rng: &mut ChaCha8Rng,
 ) -> candle_core::Result<Tensor> {
     let (b, t, d) = x0.dims3()?;
-    let levels: Vec<f32> = (0..b).map(|_| schedule.sample_sqrt_alpha_bar(rng) as f32).collect();
     let device = x0.device();
-    let signal = Tensor::from_vec(levels.clone(), (b, 1, 1), device)?;
+    let lengths: Vec<usize> =
+        valid.to_vec2::<f32>()?.iter().map(|row| row.iter().filter(|&&v| v > 0.0).count()).collect();
+    let sequence_levels: Vec<f32> = (0..b).map(|_| schedule.sample_sqrt_alpha_bar(rng) as f32).collect();
+    // Per latent: its level, and 1 where the loss counts it.
+    let mut levels = Vec::with_capacity(b * t);
+    let mut counted = Vec::with_capacity(b * t);
+    let mut any_clean = false;
+    for (&level, &len) in sequence_levels.iter().zip(&lengths) {
+        let clean = if len >= 2 && clean_context > 0.0 && rng.random_bool(clean_context.min(1.0)) {
+            clean_latents(rng, len)
+        } else {
+            vec![false; len]
+        };
+        any_clean |= clean.contains(&true);
+        for i in 0..t {
+            let is_clean = clean.get(i).copied().unwrap_or(false);
+            levels.push(if is_clean { 1.0 } else { level });
+            counted.push(if i < len && !is_clean { 1f32 } else { 0.0 });
+        }
+    }
+    let signal = Tensor::from_vec(levels.clone(), (b, t, 1), device)?;
     let noise_scale = Tensor::from_vec(
         levels.iter().map(|a| (1.0 - a * a).max(0.0).sqrt()).collect::<Vec<f32>>(),
-        (b, 1, 1),
+        (b, t, 1),
         device,
     )?;
     let eps = normal_tensor(rng, b * t, d, device)?.reshape((b, t, d))?;
     let x_t = (x0.broadcast_mul(&signal)? + eps.broadcast_mul(&noise_scale)?)?;
-    let predicted = model.forward(&x_t, &levels, valid)?;
+    // One level per sequence when no latent is clean: the paper's model, and cheaper.
+    let predicted =
+        if any_clean { model.forward(&x_t, &levels, valid)? } else { model.forward(&x_t, &sequence_levels, valid)? };
+    let counted = Tensor::from_vec(counted, (b, t), device)?;
     let squared = (predicted - eps)?.sqr()?.sum(2)?; // [b, t]
-    (squared * valid)?.sum_all()? / (valid.sum_all()?.to_scalar::<f32>()? as f64 * d as f64)
+    (squared * &counted)?.sum_all()? / (counted.sum_all()?.to_scalar::<f32>()? as f64 * d as f64)
 }
 
 /// What to train on and how.
@@ -186,6 +242,8 @@ pub struct PriorRun {
     /// The training set's framewise OA statistics (the "ground truth" of eq. 10), stored with
     /// the prior so `rebar eval` is well defined on any folder.
     pub metric_truth: SetStats,
+    /// Weights to start from instead of a random initialization (fine-tuning), by name.
+    pub init: Option<HashMap<String, Tensor>>,
     pub device: Device,
 }
 
@@ -195,6 +253,22 @@ struct PriorTask {
     noise: NoiseSchedule,
     varmap: VarMap,
     model_path: PathBuf,
+}
+
+impl PriorTask {
+    /// The ε loss over the validation crops, with `clean_context` of them keeping some latents clean.
+    fn valid_loss(&self, clean_context: f64) -> Result<f64, TrainError> {
+        let o = &self.run.options;
+        let mut rng = ChaCha8Rng::seed_from_u64(VALID_SEED);
+        let mut total = 0.0;
+        for _ in 0..VALID_BATCHES {
+            let (x0, valid) =
+                crop_batch(&mut rng, &self.run.valid, 64, o.min_segments, o.max_segments, &self.run.device)?;
+            let loss = epsilon_loss(&self.model, &self.noise, &x0, &valid, clean_context, &mut rng)?;
+            total += f64::from(loss.to_scalar::<f32>()?);
+        }
+        Ok(total / VALID_BATCHES as f64)
+    }
 }
 
 /// Crops drawn for validation: fixed by this seed, so the validation loss is comparable over a run.
@@ -219,22 +293,19 @@ impl Task for PriorTask {
         let o = &self.run.options;
         let (x0, valid) =
             crop_batch(rng, &self.run.train, o.schedule.batch, o.min_segments, o.max_segments, &self.run.device)?;
-        Ok((epsilon_loss(&self.model, &self.noise, &x0, &valid, rng)?, Metrics::new()))
+        Ok((epsilon_loss(&self.model, &self.noise, &x0, &valid, o.clean_context, rng)?, Metrics::new()))
     }
 
     fn evaluate(&mut self) -> Result<Metrics, TrainError> {
         if self.run.valid.sequences.is_empty() {
             return Ok(Metrics::new());
         }
-        let o = &self.run.options;
-        let mut rng = ChaCha8Rng::seed_from_u64(VALID_SEED);
-        let mut total = 0.0;
-        for _ in 0..VALID_BATCHES {
-            let (x0, valid) =
-                crop_batch(&mut rng, &self.run.valid, 64, o.min_segments, o.max_segments, &self.run.device)?;
-            total += f64::from(epsilon_loss(&self.model, &self.noise, &x0, &valid, &mut rng)?.to_scalar::<f32>()?);
+        let mut metrics = Metrics::from([("valid_loss".into(), self.valid_loss(0.0)?)]);
+        if self.run.config.clean_context {
+            // Every crop with some latents clean: the loss of infilling from clean context.
+            metrics.insert("valid_clean_context_loss".into(), self.valid_loss(1.0)?);
         }
-        Ok(Metrics::from([("valid_loss".into(), total / VALID_BATCHES as f64)]))
+        Ok(metrics)
     }
 
     fn export(&mut self, step: u64, trained_seconds: f64) -> Result<(), TrainError> {
@@ -270,6 +341,12 @@ pub fn train_prior(mut run: PriorRun, control: &RunControl<'_>) -> Result<LogLin
     let varmap = VarMap::new();
     let model = PriorTransformer::new(&run.config, VarBuilder::from_varmap(&varmap, DType::F32, &run.device))?;
     seeded_init(&varmap, run.options.schedule.seed)?;
+    if let Some(init) = run.init.take() {
+        for (name, var) in super::run::named_vars(&varmap) {
+            let tensor = init.get(&name).ok_or_else(|| TrainError::Data(format!("the initial weights lack {name}")))?;
+            var.set(&tensor.to_dtype(DType::F32)?)?;
+        }
+    }
     let model_path = control.out_dir.join("prior.safetensors");
     let mut task = PriorTask { run, model, noise: NoiseSchedule::default(), varmap: varmap.clone(), model_path };
     super::run::run(&mut task, &varmap, control)
