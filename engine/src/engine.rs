@@ -222,9 +222,8 @@ impl Engine {
 }
 
 /// ε̂ for a batch of variations (levels per variation or per latent), computed as two halves on
-/// two threads. With a handful of
-/// variations the matmuls are too small for candle to spread over cores itself, so splitting the
-/// batch is what uses the second core (measured in BENCHMARKS.md).
+/// two threads. With a handful of variations the matmuls are too small for candle to spread over
+/// cores itself, so splitting the batch is what uses the second core (measured in BENCHMARKS.md).
 fn predict_in_halves(
     model: &PriorTransformer,
     x: &Tensor,

@@ -124,12 +124,13 @@ pub fn sample(
     // 1 where generated, 0 where known: [1, t, 1], broadcast over variations and dims.
     let mask: Vec<f32> = request.generate.iter().map(|&g| if g { 1.0 } else { 0.0 }).collect();
     let mask = Tensor::from_vec(mask, (1, t_len, 1), device)?;
+    let known_mask = (1.0 - &mask)?;
     let known = request.known.unsqueeze(0)?.broadcast_as((v, t_len, dim))?.contiguous()?;
     let paste = |x: &Tensor, alpha_bar: f64, rng: &mut ChaCha8Rng| -> Result<Tensor> {
         let alpha_bar = if request.clean_known { 1.0 } else { alpha_bar };
         let noisy_known = ((&known * alpha_bar.sqrt())?
             + (normal_tensor(rng, v * t_len, dim, device)?.reshape((v, t_len, dim))? * (1.0 - alpha_bar).sqrt())?)?;
-        x.broadcast_mul(&mask)? + noisy_known.broadcast_mul(&(1.0 - &mask)?)?
+        x.broadcast_mul(&mask)? + noisy_known.broadcast_mul(&known_mask)?
     };
 
     let steps = timesteps(request.sampler, schedule);
@@ -147,8 +148,8 @@ pub fn sample(
                 let ratio = alpha_bar / alpha_bar_prev;
                 x = ((x * ratio.sqrt())? + (noise_at_unit(&mut rng)? * (1.0 - ratio).max(0.0).sqrt())?)?;
             }
-            let eps = guided_noise(predict_noise, request, &x, alpha_bar, &known, &mask)?;
-            x = reverse_step(schedule, request, &x, &eps, (t, prev), &mut rng, &noise)?;
+            let eps = guided_noise(predict_noise, request, &x, alpha_bar, &known, (&mask, &known_mask))?;
+            x = reverse_step(schedule, request, &x, eps, (t, prev), &mut rng, &noise)?;
             x = paste(&x, alpha_bar_prev, &mut rng)?;
         }
         progress((i + 1) as f32 / steps.len() as f32);
@@ -168,7 +169,7 @@ fn guided_noise(
     x: &Tensor,
     alpha_bar: f64,
     known: &Tensor,
-    generated_mask: &Tensor,
+    (generated_mask, known_mask): (&Tensor, &Tensor),
 ) -> Result<Tensor> {
     let level = alpha_bar.sqrt() as f32;
     let levels: Vec<f32> = if request.clean_known {
@@ -184,8 +185,7 @@ fn guided_noise(
     let tracked = Var::from_tensor(x)?;
     let eps = predict_noise(tracked.as_tensor(), &levels)?;
     let x0 = ((tracked.as_tensor() - (&eps * (1.0 - alpha_bar).sqrt())?)? / alpha_bar.sqrt())?;
-    let known_mask = (1.0 - generated_mask)?;
-    let miss = (x0 - known)?.broadcast_mul(&known_mask)?.sqr()?.sum_all()?;
+    let miss = (x0 - known)?.broadcast_mul(known_mask)?.sqr()?.sum_all()?;
     let gradient = miss.backward()?.get(tracked.as_tensor()).cloned().ok_or_else(|| {
         candle_core::Error::Msg("reconstruction guidance: the model's output does not depend on its input".into())
     })?;
@@ -199,12 +199,11 @@ fn reverse_step(
     schedule: &NoiseSchedule,
     request: &SampleRequest<'_>,
     x: &Tensor,
-    eps: &Tensor,
+    eps: Tensor,
     (t, prev): (usize, usize),
     rng: &mut ChaCha8Rng,
     noise: &dyn Fn(&mut ChaCha8Rng) -> Result<Tensor>,
 ) -> Result<Tensor> {
-    let eps = eps.clone();
     let (alpha_bar, alpha_bar_prev) = (schedule.alpha_bar(t), schedule.alpha_bar(prev));
     Ok(match request.sampler {
         Sampler::Ancestral => {
