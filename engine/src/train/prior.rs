@@ -340,12 +340,15 @@ pub fn train_prior(mut run: PriorRun, control: &RunControl<'_>) -> Result<LogLin
     run.valid.scale(run.config.data_scale);
     let varmap = VarMap::new();
     let model = PriorTransformer::new(&run.config, VarBuilder::from_varmap(&varmap, DType::F32, &run.device))?;
-    seeded_init(&varmap, run.options.schedule.seed)?;
-    if let Some(init) = run.init.take() {
-        for (name, var) in super::run::named_vars(&varmap) {
-            let tensor = init.get(&name).ok_or_else(|| TrainError::Data(format!("the initial weights lack {name}")))?;
-            var.set(&tensor.to_dtype(DType::F32)?)?;
+    match run.init.take() {
+        Some(init) => {
+            for (name, var) in super::run::named_vars(&varmap) {
+                let tensor =
+                    init.get(&name).ok_or_else(|| TrainError::Data(format!("the initial weights lack {name}")))?;
+                var.set(&tensor.to_dtype(DType::F32)?)?;
+            }
         }
+        None => seeded_init(&varmap, run.options.schedule.seed)?,
     }
     let model_path = control.out_dir.join("prior.safetensors");
     let mut task = PriorTask { run, model, noise: NoiseSchedule::default(), varmap: varmap.clone(), model_path };
