@@ -234,6 +234,10 @@ struct TrainPriorArgs {
     /// (its weight average). The architecture and data scale come from it.
     #[arg(long, conflicts_with = "resume")]
     init_from: Option<PathBuf>,
+    /// With --init-from a prior without copy attention: add it (its gains start at 0, where the
+    /// model computes what the initial one did). New runs always have it.
+    #[arg(long, requires = "init_from")]
+    add_copy_attention: bool,
 }
 
 /// What every training run takes: where it lives, how long it runs, its seed and schedule.
@@ -643,6 +647,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 "n_sequences": n,
                 "rows": scores.rows,
                 "oa_stats": scores.stats,
+                "shape": scores.shapes,
                 "truth_oa_stats": truth,
                 "sampler": {
                     "kind": format!("{sampler:?}"),
@@ -758,7 +763,11 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
     let init = args.init_from.as_deref().map(initial_weights).transpose()?;
     let resumed = resumed_config(&args)?;
     let config = match (&init, &resumed) {
-        (Some((config, _)), _) => PriorConfig { clean_context: options.clean_context > 0.0, ..config.clone() },
+        (Some((config, _)), _) => PriorConfig {
+            clean_context: options.clean_context > 0.0,
+            copy_attention: config.copy_attention || args.add_copy_attention,
+            ..config.clone()
+        },
         (None, resumed) => PriorConfig {
             width: args.width,
             layers: args.layers,
@@ -769,6 +778,7 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
                 None => 1.0 / spread,
             },
             clean_context: resumed.as_ref().map_or(options.clean_context > 0.0, |saved| saved.clean_context),
+            copy_attention: resumed.as_ref().is_none_or(|saved| saved.copy_attention),
             ..PriorConfig::small(preprocess.prior_dim())
         },
     };
@@ -830,7 +840,8 @@ fn initial_weights(path: &Path) -> Result<(PriorConfig, HashMap<String, candle_c
 }
 
 /// The saved config of the run being resumed, if resuming: it keeps its `data_scale` (the
-/// encoder's float sums may differ in the last bits from run to run) and `clean_context`.
+/// encoder's float sums may differ in the last bits from run to run), `clean_context` and
+/// `copy_attention`.
 fn resumed_config(args: &TrainPriorArgs) -> Result<Option<PriorConfig>> {
     if !args.run.resume {
         return Ok(None);

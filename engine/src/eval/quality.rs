@@ -19,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::data::Tune;
 use crate::engine::{splice, BarSelection, Engine, EngineError, InfillOptions};
 use crate::melody::{tokens, Melody};
-use crate::metrics::{QualityRow, SetStats};
+use crate::metrics::{frame_overlaps, QualityRow, SetStats};
 use crate::midi::Meter;
 use crate::time::STEPS_PER_BAR;
 use crate::train::normal_tensor;
@@ -52,18 +52,91 @@ pub fn melody_stats(melodies: &[Melody]) -> SetStats {
     SetStats::of(melodies.iter().map(|m| (&m.notes[..], m.bars)))
 }
 
-/// Scored rows, and the raw OA statistics behind each score (which side of the truth it misses on).
+/// Scored rows, the raw OA statistics behind each score (which side of the truth it misses on),
+/// and each row's [`Shape`].
 pub struct Scores {
     pub rows: BTreeMap<String, QualityRow>,
     pub stats: BTreeMap<String, SetStats>,
+    pub shapes: BTreeMap<String, Shape>,
 }
 
 /// Scores rows of melodies against the training statistics.
 fn score(rows: &[(&str, Vec<Melody>)], truth: &SetStats) -> Scores {
     let stats: BTreeMap<String, SetStats> =
         rows.iter().map(|(name, melodies)| (name.to_string(), melody_stats(melodies))).collect();
+    let shapes = rows.iter().map(|(name, melodies)| (name.to_string(), Shape::of(melodies))).collect();
     let rows = stats.iter().map(|(name, stats)| (name.clone(), QualityRow::score(stats, truth))).collect();
-    Scores { rows, stats }
+    Scores { rows, stats, shapes }
+}
+
+/// What a mean and a variance hide (a diagnostic beside the paper's metric, not part of it): the
+/// spread of the OAs, and how much of a set's self-similarity is literal repetition.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Shape {
+    /// The 10th, 25th, 50th, 75th and 90th percentiles of the adjacent-frame pitch OAs.
+    pub pitch_oa_quantiles: [f64; 5],
+    /// The same of the duration OAs.
+    pub duration_oa_quantiles: [f64; 5],
+    /// Of the 2-bar windows that hold notes, the fraction whose notes repeat another window of the
+    /// same melody exactly (same onsets within the window, pitches and lengths).
+    pub repeated_windows: f64,
+    /// Mean distance in semitones between the mean pitches of adjacent 2-bar windows: how far
+    /// the register moves every two bars.
+    pub register_step: f64,
+}
+
+impl Shape {
+    pub fn of(melodies: &[Melody]) -> Self {
+        let (mut pitch, mut duration) = (Vec::new(), Vec::new());
+        let (mut repeated, mut windows_with_notes) = (0usize, 0usize);
+        let (mut register_moves, mut register_pairs) = (0.0, 0usize);
+        for melody in melodies {
+            let (p, d) = frame_overlaps(&melody.notes, melody.bars);
+            pitch.extend(p);
+            duration.extend(d);
+            let windows = two_bar_windows(melody);
+            for (i, window) in windows.iter().enumerate().filter(|(_, w)| !w.is_empty()) {
+                windows_with_notes += 1;
+                repeated += usize::from(windows.iter().enumerate().any(|(j, other)| j != i && other == window));
+            }
+            let registers: Vec<f64> = windows
+                .iter()
+                .filter(|w| !w.is_empty())
+                .map(|w| w.iter().map(|&(_, pitch, _)| f64::from(pitch)).sum::<f64>() / w.len() as f64)
+                .collect();
+            for pair in registers.windows(2) {
+                register_moves += (pair[1] - pair[0]).abs();
+                register_pairs += 1;
+            }
+        }
+        Self {
+            pitch_oa_quantiles: quantiles(&mut pitch),
+            duration_oa_quantiles: quantiles(&mut duration),
+            repeated_windows: repeated as f64 / windows_with_notes.max(1) as f64,
+            register_step: register_moves / register_pairs.max(1) as f64,
+        }
+    }
+}
+
+/// A melody's notes by 2-bar window, as (onset within the window, pitch, length).
+fn two_bar_windows(melody: &Melody) -> Vec<Vec<(u32, u8, u32)>> {
+    let window_steps = 2 * STEPS_PER_BAR;
+    let mut windows = vec![Vec::new(); melody.bars.div_ceil(2) as usize];
+    for note in &melody.notes {
+        if let Some(window) = windows.get_mut((note.start.0 / window_steps) as usize) {
+            window.push((note.start.0 % window_steps, note.pitch, note.len.0));
+        }
+    }
+    windows
+}
+
+/// The 10th, 25th, 50th, 75th and 90th percentiles (nearest rank), zeros for no values.
+fn quantiles(values: &mut [f64]) -> [f64; 5] {
+    if values.is_empty() {
+        return [0.0; 5];
+    }
+    values.sort_by(f64::total_cmp);
+    [0.1, 0.25, 0.5, 0.75, 0.9].map(|q| values[((q * values.len() as f64) as usize).min(values.len() - 1)])
 }
 
 /// The scored rows of an infilling evaluation, and the first tunes' four versions (original,
@@ -157,4 +230,27 @@ pub fn evaluate_uncond(
         prior.push(melody_from_segments(&windows, &silence));
     }
     Ok(score(&[("test", test.to_vec()), ("diffusion", diffusion), ("prior", prior)], truth))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::melody::Note;
+    use crate::time::Step;
+
+    #[test]
+    fn the_shape_counts_repeated_windows_and_register_moves() {
+        // One quarter note per 2-bar window; window 5 repeats window 1.
+        let pitches = [60u8, 61, 62, 63, 60, 65, 66, 67];
+        let notes = pitches
+            .iter()
+            .enumerate()
+            .map(|(k, &pitch)| Note { pitch, start: Step(k as u32 * 2 * STEPS_PER_BAR), len: Step(4) })
+            .collect();
+        let melody = Melody { notes, bars: EVAL_BARS, bpm: 120.0, meter: Meter::FOUR_FOUR, key: None };
+        let shape = Shape::of(&[melody]);
+        assert_eq!(shape.repeated_windows, 2.0 / 8.0);
+        assert!((shape.register_step - 13.0 / 7.0).abs() < 1e-12);
+        assert!(shape.pitch_oa_quantiles.windows(2).all(|q| q[0] <= q[1]));
+    }
 }

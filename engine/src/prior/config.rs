@@ -33,6 +33,11 @@ pub struct PriorConfig {
     /// Files without it were trained at one level per sequence only.
     #[serde(default)]
     pub clean_context: bool,
+    /// Whether every attention layer adds a learned multiple of the copy bias (see
+    /// [`super::model`]) to its scores, so a latent can find the ones it repeats. Files without it
+    /// have no such weights.
+    #[serde(default)]
+    pub copy_attention: bool,
 }
 
 fn unscaled() -> f64 {
@@ -55,6 +60,7 @@ impl PriorConfig {
             noise_scale: 5000.0,
             data_scale: 1.0,
             clean_context: false,
+            copy_attention: true,
         }
     }
 
@@ -71,6 +77,7 @@ impl PriorConfig {
             noise_scale: 5000.0,
             data_scale: 1.0,
             clean_context: false,
+            copy_attention: true,
         }
     }
 }

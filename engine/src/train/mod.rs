@@ -56,7 +56,8 @@ pub fn seeded_init(varmap: &VarMap, seed: u64) -> candle_core::Result<()> {
         let var = &data[name];
         let dims = var.dims().to_vec();
         let count: usize = dims.iter().product();
-        let std = if name.ends_with("bias") {
+        // Biases, and the copy attention's gains (the model starts as one without it), start at 0.
+        let std = if name.ends_with("bias") || name.ends_with("copy_gain") {
             0.0
         } else if name.contains("embed") || dims.len() < 2 {
             1.0

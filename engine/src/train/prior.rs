@@ -343,9 +343,13 @@ pub fn train_prior(mut run: PriorRun, control: &RunControl<'_>) -> Result<LogLin
     match run.init.take() {
         Some(init) => {
             for (name, var) in super::run::named_vars(&varmap) {
-                let tensor =
-                    init.get(&name).ok_or_else(|| TrainError::Data(format!("the initial weights lack {name}")))?;
-                var.set(&tensor.to_dtype(DType::F32)?)?;
+                match init.get(&name) {
+                    Some(tensor) => var.set(&tensor.to_dtype(DType::F32)?)?,
+                    // Fine-tuning a prior without copy attention into one with it: the gains
+                    // start at 0, where the new model computes exactly what the old one did.
+                    None if name.ends_with("copy_gain") => var.set(&var.zeros_like()?)?,
+                    None => return Err(TrainError::Data(format!("the initial weights lack {name}"))),
+                }
             }
         }
         None => seeded_init(&varmap, run.options.schedule.seed)?,
