@@ -234,10 +234,11 @@ struct TrainPriorArgs {
     /// (its weight average). The architecture and data scale come from it.
     #[arg(long, conflicts_with = "resume")]
     init_from: Option<PathBuf>,
-    /// With --init-from a prior without copy attention: add it (its gains start at 0, where the
-    /// model computes what the initial one did). New runs always have it.
+    /// With --init-from a prior without copy attention and the copy pointer: add them (their
+    /// weights start at 0, where the model computes nearly what the initial one did). New runs
+    /// always have them.
     #[arg(long, requires = "init_from")]
-    add_copy_attention: bool,
+    add_copy: bool,
 }
 
 /// What every training run takes: where it lives, how long it runs, its seed and schedule.
@@ -765,7 +766,8 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
     let config = match (&init, &resumed) {
         (Some((config, _)), _) => PriorConfig {
             clean_context: options.clean_context > 0.0,
-            copy_attention: config.copy_attention || args.add_copy_attention,
+            copy_attention: config.copy_attention || args.add_copy,
+            copy_pointer: config.copy_pointer || args.add_copy,
             ..config.clone()
         },
         (None, resumed) => PriorConfig {
@@ -779,6 +781,7 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
             },
             clean_context: resumed.as_ref().map_or(options.clean_context > 0.0, |saved| saved.clean_context),
             copy_attention: resumed.as_ref().is_none_or(|saved| saved.copy_attention),
+            copy_pointer: resumed.as_ref().is_none_or(|saved| saved.copy_pointer),
             ..PriorConfig::small(preprocess.prior_dim())
         },
     };
@@ -840,8 +843,8 @@ fn initial_weights(path: &Path) -> Result<(PriorConfig, HashMap<String, candle_c
 }
 
 /// The saved config of the run being resumed, if resuming: it keeps its `data_scale` (the
-/// encoder's float sums may differ in the last bits from run to run), `clean_context` and
-/// `copy_attention`.
+/// encoder's float sums may differ in the last bits from run to run), `clean_context`,
+/// `copy_attention` and `copy_pointer`.
 fn resumed_config(args: &TrainPriorArgs) -> Result<Option<PriorConfig>> {
     if !args.run.resume {
         return Ok(None);

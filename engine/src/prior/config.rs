@@ -38,6 +38,10 @@ pub struct PriorConfig {
     /// have no such weights.
     #[serde(default)]
     pub copy_attention: bool,
+    /// Whether the output can point at the latents a latent may repeat (see [`super::model`]):
+    /// a learned gate blends the model's x̂₀ with them. Files without it have no such weights.
+    #[serde(default)]
+    pub copy_pointer: bool,
 }
 
 fn unscaled() -> f64 {
@@ -61,6 +65,7 @@ impl PriorConfig {
             data_scale: 1.0,
             clean_context: false,
             copy_attention: true,
+            copy_pointer: true,
         }
     }
 
@@ -78,6 +83,7 @@ impl PriorConfig {
             data_scale: 1.0,
             clean_context: false,
             copy_attention: true,
+            copy_pointer: true,
         }
     }
 }

@@ -18,6 +18,14 @@
 //! trained model reconstructed a repeated latent no better than any other, even beside a clean
 //! copy (`engine/examples/copy_probe.rs`), and no generated window repeated another.
 //!
+//! **Copy pointer** (`PriorConfig::copy_pointer`, the pointer-generator output of See et al.,
+//! 2017): attention lets the model find a repeat, but reproducing it exactly through layer norms
+//! and projections is hard, and a repeat is only a repeat when exact. So the output can point:
+//! with π_i = softmax_j≠i(G c_ij) over the other latents and the copies they offer,
+//! ẑ_j = x_j / a_j (exact for a clean known latent), x̂₀ᵢ = (1 − λᵢ) x̂₀ᵢ(ε̂) + λᵢ Σ_j π_ij ẑ_j,
+//! with a learned gate λᵢ = sigmoid(w · hᵢ + b − 4) (nearly closed at initialization) and gain G;
+//! the returned noise estimate is the one that x̂₀ implies, ε̂ᵢ + λᵢ (aᵢ / σᵢ) (x̂₀ᵢ(ε̂) − Σ_j π_ij ẑ_j).
+//!
 //! Layer norms are written out with plain tensor ops so candle can differentiate them on the CPU.
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
@@ -134,6 +142,53 @@ fn copy_bias(x_t: &Tensor, levels: &Tensor) -> Result<Tensor> {
     ((excess + 1.0)?.log()?.neg()?).unsqueeze(1)
 }
 
+/// The copy pointer (module doc): weight names `pointer.gate`, `pointer.gain`.
+#[derive(Clone, Debug)]
+struct CopyPointer {
+    gate: Linear,
+    gain: Tensor,
+}
+
+/// Subtracted from the gate's logit, so that a gate whose weights start at 0 lets through
+/// sigmoid(−4) ≈ 2% of the pointed-at latents: the model starts close to one without a pointer.
+const GATE_OFFSET: f64 = 4.0;
+
+impl CopyPointer {
+    fn new(width: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            gate: linear(width, 1, vb.pp("gate"))?,
+            gain: vb.get_with_hints(1, "gain", candle_nn::Init::Const(0.0))?,
+        })
+    }
+
+    /// `eps` `[b, t, d]`: the model's own noise estimate; `hidden` `[b, t, w]`: the features it
+    /// was projected from; `x_t` and `levels` `[b, t]` as in [`copy_bias`]; `copy_bias`
+    /// `[b, 1, t, t]`; `mask_bias` `[b, 1, 1, t]`.
+    fn forward(
+        &self,
+        eps: &Tensor,
+        hidden: &Tensor,
+        x_t: &Tensor,
+        levels: &Tensor,
+        copy_bias: &Tensor,
+        mask_bias: &Tensor,
+    ) -> Result<Tensor> {
+        let t = x_t.dim(1)?;
+        let signal = levels.clamp(1e-3f32, 1f32)?.unsqueeze(2)?; // a, [b, t, 1]
+        let noise = (1.0 - signal.sqr()?)?.relu()?.sqrt()?.clamp(1e-3f32, 1f32)?; // σ, kept off 0 for clean latents
+        let sources = x_t.broadcast_div(&signal)?; // ẑ_j
+                                                   // A latent does not point at itself or at padding.
+        let own: Vec<f32> = (0..t * t).map(|k| if k / t == k % t { -1e9 } else { 0.0 }).collect();
+        let own = Tensor::from_vec(own, (1, 1, t, t), x_t.device())?;
+        let logits =
+            copy_bias.broadcast_mul(&(&self.gain * COPY_GAIN_SCALE)?)?.broadcast_add(mask_bias)?.broadcast_add(&own)?;
+        let copied = softmax(&logits, D::Minus1)?.squeeze(1)?.matmul(&sources)?; // Σ_j π_ij ẑ_j
+        let gate = candle_nn::ops::sigmoid(&(self.gate.forward(hidden)? - GATE_OFFSET)?)?; // λ, [b, t, 1]
+        let own_x0 = (x_t - eps.broadcast_mul(&noise)?)?.broadcast_div(&signal)?;
+        eps + (own_x0 - copied)?.broadcast_mul(&(gate * (signal / noise)?)?)?
+    }
+}
+
 /// Multi-head self-attention with a key padding mask and, when the config asks for it, a learned
 /// per-head weight `copy_gain` of the copy bias.
 #[derive(Clone, Debug)]
@@ -227,7 +282,7 @@ impl OutputLayer {
 
 /// ε̂(x_t, √ᾱ): weight names `input`, `noise_mlp.*`, `film` (the modulation of every norm, in
 /// order: each encoder layer's two, each output layer's, the final norm's), `layers.N.*`
-/// (`layers.N.attention.copy_gain` with copy attention),
+/// (`layers.N.attention.copy_gain` with copy attention), `pointer.*` (with the copy pointer),
 /// `output_layers.N.*`, `output`.
 #[derive(Clone, Debug)]
 pub struct PriorTransformer {
@@ -238,6 +293,7 @@ pub struct PriorTransformer {
     layers: Vec<EncoderLayer>,
     output_layers: Vec<OutputLayer>,
     output: Linear,
+    pointer: Option<CopyPointer>,
     pub config: PriorConfig,
 }
 
@@ -253,6 +309,7 @@ impl PriorTransformer {
                 .map(|i| OutputLayer::new(cfg.width, vb.pp("output_layers").pp(i)))
                 .collect::<Result<_>>()?,
             output: linear(cfg.width, cfg.latent_dim, vb.pp("output"))?,
+            pointer: if cfg.copy_pointer { Some(CopyPointer::new(cfg.width, vb.pp("pointer"))?) } else { None },
             config: cfg.clone(),
         })
     }
@@ -284,19 +341,25 @@ impl PriorTransformer {
 
         // [b, t] of 1/0 → [b, 1, 1, t] of 0/−1e9
         let mask_bias = ((valid.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
-        let copy_bias = if self.config.copy_attention {
-            let levels = Tensor::from_vec(sqrt_alpha_bar.to_vec(), (b, per_latent), device)?.broadcast_as((b, t))?;
-            Some(copy_bias(x_t, &levels.contiguous()?)?)
-        } else {
-            None
-        };
+        let levels = Tensor::from_vec(sqrt_alpha_bar.to_vec(), (b, per_latent), device)?.broadcast_as((b, t))?;
+        let levels = levels.contiguous()?;
+        let copy_bias =
+            if self.config.copy_attention || self.config.copy_pointer { Some(copy_bias(x_t, &levels)?) } else { None };
+        let attention_copy_bias = if self.config.copy_attention { copy_bias.as_ref() } else { None };
         for (layer, films) in self.layers.iter().zip(layer_films.chunks(NORMS_PER_LAYER)) {
-            xs = layer.forward(&xs, films, &mask_bias, copy_bias.as_ref())?;
+            xs = layer.forward(&xs, films, &mask_bias, attention_copy_bias)?;
         }
         for (layer, film) in self.output_layers.iter().zip(output_films) {
             xs = layer.forward(&xs, film)?;
         }
-        self.output.forward(&film_norm(&xs, &final_film[0])?)
+        let hidden = film_norm(&xs, &final_film[0])?;
+        let eps = self.output.forward(&hidden)?;
+        match (&self.pointer, &copy_bias) {
+            (Some(pointer), Some(copy_bias)) if t > 1 => {
+                pointer.forward(&eps, &hidden, x_t, &levels, copy_bias, &mask_bias)
+            }
+            _ => Ok(eps),
+        }
     }
 }
 
@@ -340,6 +403,9 @@ mod tests {
             if name.ends_with("copy_gain") {
                 var.set(&Tensor::new(&[0.1f32, -0.2], &device).unwrap()).unwrap();
             }
+            if name == "pointer.gain" {
+                var.set(&Tensor::new(&[0.3f32], &device).unwrap()).unwrap();
+            }
         }
         let x = Tensor::randn(0f32, 1.0, (2, 4, 6), &device).unwrap();
         let valid = Tensor::ones((2, 4), DType::F32, &device).unwrap();
@@ -356,19 +422,21 @@ mod tests {
 
     #[test]
     fn the_copy_bias_separates_noisy_copies_from_different_latents() {
+        use rand::SeedableRng;
         let device = Device::Cpu;
-        let d = 64;
-        let a = 0.6f32; // mid noise: σ² = (1 − a²) / a² ≈ 1.8 per dimension
+        // Wide, so the noise's share of a distance varies little (χ² with 256 degrees of freedom).
+        let d = 256;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut normal = |rows| crate::train::normal_tensor(&mut rng, rows, d, &device).unwrap().unsqueeze(0).unwrap();
+        let a = 0.8f32; // σ² = (1 − a²) / a² ≈ 0.56 per dimension
         let sigma = (1.0 - a * a).sqrt();
-        let z = Tensor::randn(0f32, 1.0, (1, 1, d), &device).unwrap();
-        let other = Tensor::randn(0f32, 1.0, (1, 1, d), &device).unwrap();
+        let (z, other) = (normal(1), normal(1));
         let clean = Tensor::cat(&[&z, &z, &other], 1).unwrap();
-        let noise = Tensor::randn(0f32, 1.0, (1, 3, d), &device).unwrap();
-        let x = ((clean * f64::from(a)).unwrap() + (noise * f64::from(sigma)).unwrap()).unwrap();
+        let x = ((clean * f64::from(a)).unwrap() + (normal(3) * f64::from(sigma)).unwrap()).unwrap();
         let levels = Tensor::new(&[[a, a, a]], &device).unwrap();
         let bias = copy_bias(&x, &levels).unwrap().squeeze(0).unwrap().squeeze(0).unwrap().to_vec2::<f32>().unwrap();
-        assert!(bias[0][1] > -0.5, "a noisy copy looks like one latent: {bias:?}");
-        assert!(bias[0][2] < bias[0][1] - 0.3, "a different latent lies beyond the noise: {bias:?}");
+        assert!(bias[0][1] > -0.3, "a noisy copy looks like one latent: {bias:?}");
+        assert!(bias[0][2] < bias[0][1] - 0.6, "a different latent lies beyond the noise: {bias:?}");
         assert_eq!(bias[1][1], 0.0);
 
         // Clean beside clean: only an exact copy counts.
@@ -379,9 +447,38 @@ mod tests {
     }
 
     #[test]
+    fn an_open_pointer_reproduces_the_clean_latent_a_noisy_one_repeats() {
+        let device = Device::Cpu;
+        let d = 16;
+        let varmap = VarMap::new();
+        let cfg = PriorConfig::tiny(d);
+        let model = PriorTransformer::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &device)).unwrap();
+        crate::train::seeded_init(&varmap, 5).unwrap();
+        for (name, var) in varmap.data().lock().unwrap().iter() {
+            match name.as_str() {
+                // The gate wide open whatever the features, the pointer sharp.
+                "pointer.gate.bias" => var.set(&Tensor::new(&[40f32], &device).unwrap()).unwrap(),
+                "pointer.gain" => var.set(&Tensor::new(&[5f32], &device).unwrap()).unwrap(),
+                _ => {}
+            }
+        }
+        let z = Tensor::randn(0f32, 1.0, (1, 1, d), &device).unwrap();
+        let other = Tensor::randn(0f32, 1.0, (1, 1, d), &device).unwrap();
+        let (a, sigma) = (0.8f64, 0.6f64);
+        let noisy =
+            ((&z * a).unwrap() + (Tensor::randn(0f32, 1.0, (1, 1, d), &device).unwrap() * sigma).unwrap()).unwrap();
+        let x = Tensor::cat(&[&other, &z, &noisy], 1).unwrap();
+        let valid = Tensor::ones((1, 3), DType::F32, &device).unwrap();
+        let eps = model.forward(&x, &[1.0, 1.0, a as f32], &valid).unwrap();
+        let x0 = ((noisy - (eps.narrow(1, 2, 1).unwrap() * sigma).unwrap()).unwrap() / a).unwrap();
+        let miss = (x0 - z).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(miss < 1e-3, "x̂₀ misses the repeated latent by {miss}");
+    }
+
+    #[test]
     fn copy_attention_at_zero_gain_computes_what_the_model_without_it_does() {
         let device = Device::Cpu;
-        let without = PriorConfig { copy_attention: false, ..PriorConfig::tiny(6) };
+        let without = PriorConfig { copy_attention: false, copy_pointer: false, ..PriorConfig::tiny(6) };
         let varmap = VarMap::new();
         let plain = PriorTransformer::new(&without, VarBuilder::from_varmap(&varmap, DType::F32, &device)).unwrap();
         let with = PriorConfig { copy_attention: true, ..without.clone() };

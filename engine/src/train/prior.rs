@@ -345,9 +345,12 @@ pub fn train_prior(mut run: PriorRun, control: &RunControl<'_>) -> Result<LogLin
             for (name, var) in super::run::named_vars(&varmap) {
                 match init.get(&name) {
                     Some(tensor) => var.set(&tensor.to_dtype(DType::F32)?)?,
-                    // Fine-tuning a prior without copy attention into one with it: the gains
-                    // start at 0, where the new model computes exactly what the old one did.
-                    None if name.ends_with("copy_gain") => var.set(&var.zeros_like()?)?,
+                    // Fine-tuning a prior without the copy weights into one with them: they start
+                    // at 0, where the new model computes (nearly, see the pointer's gate) what
+                    // the old one did.
+                    None if name.ends_with("copy_gain") || name.starts_with("pointer.") => {
+                        var.set(&var.zeros_like()?)?
+                    }
                     None => return Err(TrainError::Data(format!("the initial weights lack {name}"))),
                 }
             }
