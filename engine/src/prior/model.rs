@@ -142,6 +142,19 @@ fn copy_bias(x_t: &Tensor, levels: &Tensor) -> Result<Tensor> {
     ((excess + 1.0)?.log()?.neg()?).unsqueeze(1)
 }
 
+/// Softmax over the last dimension. candle's fused `softmax_last_dim` has no backward pass:
+/// gradients silently stop at it, so the queries and keys of priors v1–v4 never trained and their
+/// attention patterns stayed those of the random initialization. When gradients are tracked
+/// (training, reconstruction guidance), the softmax is built from differentiable ops; otherwise
+/// the fused kernel, which is faster, computes the same values.
+fn attention_weights(scores: &Tensor) -> Result<Tensor> {
+    if scores.track_op() {
+        softmax(scores, D::Minus1)
+    } else {
+        candle_nn::ops::softmax_last_dim(scores)
+    }
+}
+
 /// The copy pointer (module doc): weight names `pointer.gate`, `pointer.gain`.
 #[derive(Clone, Debug)]
 struct CopyPointer {
@@ -182,7 +195,7 @@ impl CopyPointer {
         let own = Tensor::from_vec(own, (1, 1, t, t), x_t.device())?;
         let logits =
             copy_bias.broadcast_mul(&(&self.gain * COPY_GAIN_SCALE)?)?.broadcast_add(mask_bias)?.broadcast_add(&own)?;
-        let copied = softmax(&logits, D::Minus1)?.squeeze(1)?.matmul(&sources)?; // Σ_j π_ij ẑ_j
+        let copied = attention_weights(&logits)?.squeeze(1)?.matmul(&sources)?; // Σ_j π_ij ẑ_j
         let gate = candle_nn::ops::sigmoid(&(self.gate.forward(hidden)? - GATE_OFFSET)?)?; // λ, [b, t, 1]
         let own_x0 = (x_t - eps.broadcast_mul(&noise)?)?.broadcast_div(&signal)?;
         eps + (own_x0 - copied)?.broadcast_mul(&(gate * (signal / noise)?)?)?
@@ -227,11 +240,7 @@ impl SelfAttention {
             let gain = (gain.reshape((1, self.heads, 1, 1))? * COPY_GAIN_SCALE)?;
             scores = (scores + copy_bias.broadcast_mul(&gain)?)?;
         }
-        // candle's fused `softmax_last_dim` has no backward pass: gradients silently stop at it, so
-        // the queries and keys (and the copy gains) of priors v1–v4 never trained and their
-        // attention patterns stayed those of the random initialization. This softmax is built
-        // from differentiable ops.
-        let attended = softmax(&scores, D::Minus1)?.matmul(&v)?; // [b, heads, t, head_dim]
+        let attended = attention_weights(&scores)?.matmul(&v)?; // [b, heads, t, head_dim]
         self.out.forward(&attended.transpose(1, 2)?.reshape((b, t, w))?)
     }
 }
@@ -389,6 +398,22 @@ mod tests {
         let padded = model.forward(&x, &[0.5], &valid).unwrap().narrow(1, 0, 3).unwrap();
         let diff = (short - padded).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-5, "{diff}");
+    }
+
+    #[test]
+    fn tracked_and_untracked_attention_weights_agree() {
+        let scores = Tensor::randn(0f32, 3.0, (2, 4, 5, 5), &Device::Cpu).unwrap();
+        let tracked = candle_core::Var::from_tensor(&scores).unwrap();
+        assert!(tracked.as_tensor().track_op() && !scores.track_op());
+        let difference = (attention_weights(tracked.as_tensor()).unwrap() - attention_weights(&scores).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(difference < 1e-6, "{difference}");
     }
 
     #[test]
