@@ -71,19 +71,6 @@ impl PriorConfig {
 
     /// A tiny prior for tests.
     pub fn tiny(latent_dim: usize) -> Self {
-        Self {
-            latent_dim,
-            width: 32,
-            layers: 1,
-            heads: 2,
-            ff_width: 64,
-            output_layers: 1,
-            max_segments: 32,
-            noise_scale: 5000.0,
-            data_scale: 1.0,
-            clean_context: false,
-            copy_attention: true,
-            copy_pointer: true,
-        }
+        Self { width: 32, layers: 1, heads: 2, ff_width: 64, ..Self::small(latent_dim) }
     }
 }

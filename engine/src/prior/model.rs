@@ -377,6 +377,10 @@ mod tests {
     use super::*;
     use candle_nn::VarMap;
 
+    fn largest_difference(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    }
+
     #[test]
     fn sinusoids_follow_equation_8() {
         let pe = sinusoids(&[0.0, 3.0], 4, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
@@ -396,7 +400,7 @@ mod tests {
             .unwrap();
         let valid = Tensor::new(&[[1f32, 1.0, 1.0, 0.0, 0.0]], &Device::Cpu).unwrap();
         let padded = model.forward(&x, &[0.5], &valid).unwrap().narrow(1, 0, 3).unwrap();
-        let diff = (short - padded).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = largest_difference(&short, &padded);
         assert!(diff < 1e-5, "{diff}");
     }
 
@@ -405,14 +409,8 @@ mod tests {
         let scores = Tensor::randn(0f32, 3.0, (2, 4, 5, 5), &Device::Cpu).unwrap();
         let tracked = candle_core::Var::from_tensor(&scores).unwrap();
         assert!(tracked.as_tensor().track_op() && !scores.track_op());
-        let difference = (attention_weights(tracked.as_tensor()).unwrap() - attention_weights(&scores).unwrap())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let difference =
+            largest_difference(&attention_weights(tracked.as_tensor()).unwrap(), &attention_weights(&scores).unwrap());
         assert!(difference < 1e-6, "{difference}");
     }
 
@@ -496,7 +494,7 @@ mod tests {
         let valid = Tensor::ones((1, 3), DType::F32, &device).unwrap();
         let eps = model.forward(&x, &[1.0, 1.0, a as f32], &valid).unwrap();
         let x0 = ((noisy - (eps.narrow(1, 2, 1).unwrap() * sigma).unwrap()).unwrap() / a).unwrap();
-        let miss = (x0 - z).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let miss = largest_difference(&x0, &z);
         assert!(miss < 1e-3, "x̂₀ misses the repeated latent by {miss}");
     }
 
@@ -511,14 +509,10 @@ mod tests {
         let x = Tensor::randn(0f32, 1.0, (2, 4, 6), &device).unwrap();
         let valid = Tensor::ones((2, 4), DType::F32, &device).unwrap();
         let levels = [0.3, 1.0, 0.3, 0.3, 0.7, 0.7, 1.0, 0.7];
-        let difference = (plain.forward(&x, &levels, &valid).unwrap() - copying.forward(&x, &levels, &valid).unwrap())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let difference = largest_difference(
+            &plain.forward(&x, &levels, &valid).unwrap(),
+            &copying.forward(&x, &levels, &valid).unwrap(),
+        );
         assert_eq!(difference, 0.0);
         let gains: Vec<String> =
             varmap.data().lock().unwrap().keys().filter(|name| name.ends_with("copy_gain")).cloned().collect();
