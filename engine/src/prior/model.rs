@@ -188,9 +188,11 @@ impl CopyPointer {
     ) -> Result<Tensor> {
         let t = x_t.dim(1)?;
         let signal = levels.clamp(1e-3f32, 1f32)?.unsqueeze(2)?; // a, [b, t, 1]
-        let noise = (1.0 - signal.sqr()?)?.relu()?.sqrt()?.clamp(1e-3f32, 1f32)?; // σ, kept off 0 for clean latents
-        let sources = x_t.broadcast_div(&signal)?; // ẑ_j
-                                                   // A latent does not point at itself or at padding.
+                                                                 // σ, kept off 0 for clean latents.
+        let noise = (1.0 - signal.sqr()?)?.relu()?.sqrt()?.clamp(1e-3f32, 1f32)?;
+        // The copies the other latents offer, ẑ_j.
+        let sources = x_t.broadcast_div(&signal)?;
+        // A latent does not point at itself or at padding.
         let own: Vec<f32> = (0..t * t).map(|k| if k / t == k % t { -1e9 } else { 0.0 }).collect();
         let own = Tensor::from_vec(own, (1, 1, t, t), x_t.device())?;
         let logits =
