@@ -187,8 +187,8 @@ impl CopyPointer {
         mask_bias: &Tensor,
     ) -> Result<Tensor> {
         let t = x_t.dim(1)?;
-        let signal = levels.clamp(1e-3f32, 1f32)?.unsqueeze(2)?; // a, [b, t, 1]
-                                                                 // σ, kept off 0 for clean latents.
+        // a, [b, t, 1], and σ, kept off 0 for clean latents.
+        let signal = levels.clamp(1e-3f32, 1f32)?.unsqueeze(2)?;
         let noise = (1.0 - signal.sqr()?)?.relu()?.sqrt()?.clamp(1e-3f32, 1f32)?;
         // The copies the other latents offer, ẑ_j.
         let sources = x_t.broadcast_div(&signal)?;
