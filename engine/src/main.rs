@@ -369,7 +369,7 @@ struct EvalArgs {
     #[arg(long, default_value_t = 20)]
     steps: usize,
     /// DDIM η: 0 is deterministic given the start noise, 1 is as random as the ancestral sampler.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = default_eta())]
     eta: f64,
     /// Scale of the sampler's noise.
     #[arg(long, default_value_t = 1.0)]
@@ -865,6 +865,14 @@ fn default_spacing() -> Spacing {
     }
 }
 
+/// The default sampler's η.
+fn default_eta() -> f64 {
+    match Sampler::DEFAULT {
+        Sampler::Ddim { eta, .. } => eta,
+        Sampler::Ancestral => 1.0,
+    }
+}
+
 /// The engine from the sampling arguments' weights.
 fn load_engine(args: &SamplingArgs) -> Result<Engine> {
     let vae = load_vae(args.vae.as_deref())?;
@@ -880,7 +888,9 @@ impl SamplingArgs {
             known: self.known,
             seed: self.seed,
             sampler: match self.sampler {
-                SamplerKind::Ddim => Sampler::Ddim { steps: self.steps, eta: 0.0, spacing: default_spacing() },
+                SamplerKind::Ddim => {
+                    Sampler::Ddim { steps: self.steps, eta: default_eta(), spacing: default_spacing() }
+                }
                 SamplerKind::Ancestral => Sampler::Ancestral,
             },
             key: self.key.clone(),

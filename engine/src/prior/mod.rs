@@ -12,8 +12,10 @@ pub mod schedule;
 /// The format name in a prior weights file's metadata.
 pub const FORMAT: &str = "rebar-prior";
 /// Bumped whenever the file layout or a field's meaning changes. 3: the model works on latents
-/// × `config.data_scale`; a version-2 reader would ignore that field and sample nonsense.
-pub const VERSION: u32 = 3;
+/// × `config.data_scale`; a version-2 reader would ignore that field and sample nonsense. 4: copy
+/// attention and the copy pointer (`config.copy_attention`, `config.copy_pointer` and their
+/// weights), which a version-3 reader would silently leave out.
+pub const VERSION: u32 = 4;
 
 pub use config::PriorConfig;
 pub use model::PriorTransformer;
