@@ -126,20 +126,31 @@ const COPY_TOLERANCE: f64 = 0.01;
 /// units) within a thousand steps.
 const COPY_GAIN_SCALE: f64 = 10.0;
 
-/// The copy bias c_ij of every pair of latents (module doc), `[b, 1, t, t]`, from `x_t`
-/// `[b, t, d]` and the latents' levels √ᾱ `[b, t]`.
-fn copy_bias(x_t: &Tensor, levels: &Tensor) -> Result<Tensor> {
-    let d = x_t.dim(2)?;
-    let levels = levels.clamp(1e-3f32, 1f32)?;
-    let squared_levels = levels.sqr()?;
-    let scaled = x_t.broadcast_div(&levels.unsqueeze(2)?)?; // x / a
-    let noise_variance = ((1.0 - &squared_levels)?.relu()? / &squared_levels)?; // σ² = (1 − a²) / a²
-    let norms = scaled.sqr()?.sum_keepdim(2)?; // [b, t, 1]
-    let distance =
-        (norms.broadcast_add(&norms.transpose(1, 2)?)? - (scaled.matmul(&scaled.transpose(1, 2)?)? * 2.0)?)?.relu()?; // ‖x_i / a_i − x_j / a_j‖², [b, t, t]
-    let spread = (noise_variance.unsqueeze(2)?.broadcast_add(&noise_variance.unsqueeze(1)?)? + COPY_TOLERANCE)?;
-    let excess = ((distance / (spread * d as f64)?)? - 1.0)?.relu()?;
-    ((excess + 1.0)?.log()?.neg()?).unsqueeze(1)
+/// What the copy parts work from: every latent scaled back by its level, ẑ = x / a (the copy it
+/// offers), `[b, t, d]`, and the copy bias c_ij of every pair (module doc), `[b, 1, t, t]`.
+struct Copies {
+    sources: Tensor,
+    bias: Tensor,
+}
+
+impl Copies {
+    /// From `x_t` `[b, t, d]` and the latents' levels √ᾱ `[b, t]`.
+    fn new(x_t: &Tensor, levels: &Tensor) -> Result<Self> {
+        let d = x_t.dim(2)?;
+        let levels = levels.clamp(1e-3f32, 1f32)?;
+        let squared_levels = levels.sqr()?;
+        let sources = x_t.broadcast_div(&levels.unsqueeze(2)?)?;
+        let noise_variance = ((1.0 - &squared_levels)?.relu()? / &squared_levels)?; // σ² = (1 − a²) / a²
+        let norms = sources.sqr()?.sum_keepdim(2)?; // [b, t, 1]
+                                                    // ‖ẑ_i − ẑ_j‖², [b, t, t]
+        let distance = (norms.broadcast_add(&norms.transpose(1, 2)?)?
+            - (sources.matmul(&sources.transpose(1, 2)?)? * 2.0)?)?
+            .relu()?;
+        let spread = (noise_variance.unsqueeze(2)?.broadcast_add(&noise_variance.unsqueeze(1)?)? + COPY_TOLERANCE)?;
+        let excess = ((distance / (spread * d as f64)?)? - 1.0)?.relu()?;
+        let bias = ((excess + 1.0)?.log()?.neg()?).unsqueeze(1)?;
+        Ok(Self { sources, bias })
+    }
 }
 
 /// Softmax over the last dimension. candle's fused `softmax_last_dim` has no backward pass:
@@ -175,29 +186,30 @@ impl CopyPointer {
     }
 
     /// `eps` `[b, t, d]`: the model's own noise estimate; `hidden` `[b, t, w]`: the features it
-    /// was projected from; `x_t` and `levels` `[b, t]` as in [`copy_bias`]; `copy_bias`
-    /// `[b, 1, t, t]`; `mask_bias` `[b, 1, 1, t]`.
+    /// was projected from; `x_t` and `levels` `[b, t]` as in [`Copies::new`]; `mask_bias`
+    /// `[b, 1, 1, t]`.
     fn forward(
         &self,
         eps: &Tensor,
         hidden: &Tensor,
         x_t: &Tensor,
         levels: &Tensor,
-        copy_bias: &Tensor,
+        copies: &Copies,
         mask_bias: &Tensor,
     ) -> Result<Tensor> {
         let t = x_t.dim(1)?;
         // a, [b, t, 1], and σ, kept off 0 for clean latents.
         let signal = levels.clamp(1e-3f32, 1f32)?.unsqueeze(2)?;
         let noise = (1.0 - signal.sqr()?)?.relu()?.sqrt()?.clamp(1e-3f32, 1f32)?;
-        // The copies the other latents offer, ẑ_j.
-        let sources = x_t.broadcast_div(&signal)?;
         // A latent does not point at itself or at padding.
         let own: Vec<f32> = (0..t * t).map(|k| if k / t == k % t { -1e9 } else { 0.0 }).collect();
         let own = Tensor::from_vec(own, (1, 1, t, t), x_t.device())?;
-        let logits =
-            copy_bias.broadcast_mul(&(&self.gain * COPY_GAIN_SCALE)?)?.broadcast_add(mask_bias)?.broadcast_add(&own)?;
-        let copied = attention_weights(&logits)?.squeeze(1)?.matmul(&sources)?; // Σ_j π_ij ẑ_j
+        let logits = copies
+            .bias
+            .broadcast_mul(&(&self.gain * COPY_GAIN_SCALE)?)?
+            .broadcast_add(mask_bias)?
+            .broadcast_add(&own)?;
+        let copied = attention_weights(&logits)?.squeeze(1)?.matmul(&copies.sources)?; // Σ_j π_ij ẑ_j
         let gate = candle_nn::ops::sigmoid(&(self.gate.forward(hidden)? - GATE_OFFSET)?)?; // λ, [b, t, 1]
         let own_x0 = (x_t - eps.broadcast_mul(&noise)?)?.broadcast_div(&signal)?;
         eps + (own_x0 - copied)?.broadcast_mul(&(gate * (signal / noise)?)?)?
@@ -354,9 +366,12 @@ impl PriorTransformer {
         let mask_bias = ((valid.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
         let levels = Tensor::from_vec(sqrt_alpha_bar.to_vec(), (b, per_latent), device)?.broadcast_as((b, t))?;
         let levels = levels.contiguous()?;
-        let copy_bias =
-            if self.config.copy_attention || self.config.copy_pointer { Some(copy_bias(x_t, &levels)?) } else { None };
-        let attention_copy_bias = if self.config.copy_attention { copy_bias.as_ref() } else { None };
+        let copies = if self.config.copy_attention || self.config.copy_pointer {
+            Some(Copies::new(x_t, &levels)?)
+        } else {
+            None
+        };
+        let attention_copy_bias = copies.as_ref().filter(|_| self.config.copy_attention).map(|c| &c.bias);
         for (layer, films) in self.layers.iter().zip(layer_films.chunks(NORMS_PER_LAYER)) {
             xs = layer.forward(&xs, films, &mask_bias, attention_copy_bias)?;
         }
@@ -365,10 +380,8 @@ impl PriorTransformer {
         }
         let hidden = film_norm(&xs, &final_film[0])?;
         let eps = self.output.forward(&hidden)?;
-        match (&self.pointer, &copy_bias) {
-            (Some(pointer), Some(copy_bias)) if t > 1 => {
-                pointer.forward(&eps, &hidden, x_t, &levels, copy_bias, &mask_bias)
-            }
+        match (&self.pointer, &copies) {
+            (Some(pointer), Some(copies)) if t > 1 => pointer.forward(&eps, &hidden, x_t, &levels, copies, &mask_bias),
             _ => Ok(eps),
         }
     }
@@ -459,14 +472,15 @@ mod tests {
         let clean = Tensor::cat(&[&z, &z, &other], 1).unwrap();
         let x = ((clean * f64::from(a)).unwrap() + (normal(3) * f64::from(sigma)).unwrap()).unwrap();
         let levels = Tensor::new(&[[a, a, a]], &device).unwrap();
-        let bias = copy_bias(&x, &levels).unwrap().squeeze(0).unwrap().squeeze(0).unwrap().to_vec2::<f32>().unwrap();
+        let bias =
+            Copies::new(&x, &levels).unwrap().bias.squeeze(0).unwrap().squeeze(0).unwrap().to_vec2::<f32>().unwrap();
         assert!(bias[0][1] > -0.3, "a noisy copy looks like one latent: {bias:?}");
         assert!(bias[0][2] < bias[0][1] - 0.6, "a different latent lies beyond the noise: {bias:?}");
         assert_eq!(bias[1][1], 0.0);
 
         // Clean beside clean: only an exact copy counts.
         let clean = Tensor::cat(&[&z, &z, &other], 1).unwrap();
-        let bias = copy_bias(&clean, &Tensor::new(&[[1f32, 1.0, 1.0]], &device).unwrap()).unwrap();
+        let bias = Copies::new(&clean, &Tensor::new(&[[1f32, 1.0, 1.0]], &device).unwrap()).unwrap().bias;
         let bias = bias.squeeze(0).unwrap().squeeze(0).unwrap().to_vec2::<f32>().unwrap();
         assert!(bias[0][1].abs() < 1e-3 && bias[0][2] < -3.0, "{bias:?}");
     }
