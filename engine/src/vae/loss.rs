@@ -59,6 +59,36 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
+    /// The prior once lost its attention's gradients to an op without a backward pass; the VAE's
+    /// training objective must reach every weight.
+    #[test]
+    fn every_vae_weight_gets_a_gradient() {
+        use rand::{Rng, SeedableRng};
+        let device = Device::Cpu;
+        let varmap = candle_nn::VarMap::new();
+        let cfg = crate::vae::VaeConfig::tiny();
+        let vae =
+            crate::vae::Vae::new(&cfg, candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &device))
+                .unwrap();
+        crate::train::seeded_init(&varmap, 1).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        let ids: Vec<u32> = (0..4 * cfg.steps).map(|_| rng.random_range(0..cfg.vocab_size as u32)).collect();
+        let ids = Tensor::from_vec(ids, (4, cfg.steps), &device).unwrap();
+        let (mu, log_var) = vae.encoder.forward(&ids).unwrap();
+        let eps = crate::train::normal_tensor(&mut rng, 4, cfg.latent, &device).unwrap();
+        let z = (&mu + ((&log_var * 0.5).unwrap().exp().unwrap() * eps).unwrap()).unwrap();
+        let logits = vae.decoder.forward(&z).unwrap();
+        let loss = vae_loss(&logits, &ids, &mu, &log_var, 1.0, 0.0).unwrap();
+        let grads = loss.total.backward().unwrap();
+        for (name, var) in varmap.data().lock().unwrap().iter() {
+            let norm = grads
+                .get(var.as_tensor())
+                .map(|g| g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap())
+                .unwrap_or(0.0);
+            assert!(norm > 0.0, "{name} gets no gradient");
+        }
+    }
+
     #[test]
     fn the_kl_of_the_prior_against_itself_is_zero() {
         let zeros = Tensor::zeros((3, 5), candle_core::DType::F32, &Device::Cpu).unwrap();
