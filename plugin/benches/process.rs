@@ -60,6 +60,7 @@ fn processor(with_variation: bool) -> (Processor, BlockSettings) {
             seed: 1,
             key_root: KeyRoot::Any,
             key_scale: ScaleKind::Major,
+            stick_to_kept: false,
         },
     };
     (Processor::new(AudioEnds { to_worker, playbacks, empty_clips }, region), settings)

@@ -79,6 +79,7 @@ impl Rebar {
                 seed: p.seed.value().max(0) as u64,
                 key_root: p.key_root.value(),
                 key_scale: p.key_scale.value(),
+                stick_to_kept: p.stick_to_kept.value(),
             },
         }
     }

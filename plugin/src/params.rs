@@ -44,6 +44,11 @@ pub struct RebarParams {
     pub key_root: EnumParam<KeyRoot>,
     #[id = "key-scale"]
     pub key_scale: EnumParam<ScaleKind>,
+    /// Keep the unselected bars as they are while the new ones are generated (clean context),
+    /// instead of re-noising them at every step (Algorithm 1): the new bars fit the kept ones
+    /// more closely and vary less.
+    #[id = "stick"]
+    pub stick_to_kept: BoolParam,
 
     #[id = "mode"]
     pub mode: EnumParam<PlayMode>,
@@ -150,6 +155,7 @@ impl Default for RebarParams {
             seed: IntParam::new("Seed", 1, IntRange::Linear { min: 0, max: 9999 }),
             key_root: EnumParam::new("Key", KeyRoot::Any),
             key_scale: EnumParam::new("Scale", ScaleKind::Major),
+            stick_to_kept: BoolParam::new("Stick to kept bars", false),
             mode: EnumParam::new("Mode", PlayMode::Replace),
             variation: IntParam::new("Variation", 0, IntRange::Linear { min: 0, max: MAX_HISTORY }),
             play_original: BoolParam::new("Play original", false),

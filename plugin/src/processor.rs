@@ -310,6 +310,7 @@ mod tests {
                 seed: 7,
                 key_root: KeyRoot::Any,
                 key_scale: ScaleKind::Major,
+                stick_to_kept: false,
             },
         }
     }

@@ -22,6 +22,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
 use rebar_engine::engine::{BarSelection, Engine, InfillOptions};
 use rebar_engine::melody::scale::Scale;
+use rebar_engine::sample::KnownLatents;
 
 use crate::clip::{bar_is_selected, Clip, ClipNote, Region};
 use crate::params::{KeyRoot, ScaleKind};
@@ -41,6 +42,8 @@ pub struct Request {
     pub seed: u64,
     pub key_root: KeyRoot,
     pub key_scale: ScaleKind,
+    /// Infill from the kept bars as they are (clean context) instead of re-noised (Algorithm 1).
+    pub stick_to_kept: bool,
 }
 
 /// Messages to the worker.
@@ -215,19 +218,7 @@ impl Job {
         let engine = self.engine.as_ref().expect("loaded above");
         let bars = clip.region.bars;
         let selection = BarSelection { bars: (0..bars).map(|b| bar_is_selected(request.selected_bars, b)).collect() };
-        let key = match request.key_root.spelling() {
-            Some(root) => {
-                Some(format!("{root} {}", request.key_scale.spelling()).parse::<Scale>().map_err(|e| e.to_string())?)
-            }
-            None => None,
-        };
-        let options = InfillOptions {
-            variations: request.variations.max(1) as usize,
-            temperature: f64::from(request.temperature),
-            seed,
-            key,
-            ..InfillOptions::default()
-        };
+        let options = infill_options(request, seed)?;
         let melodies = engine
             .infill(&clip.to_melody(), &selection, &options, &self.cancel, &mut |_| {})
             .map_err(|e| e.to_string())?;
@@ -245,5 +236,47 @@ impl Job {
                 seed: seed.wrapping_add(i as u64),
             })
             .collect())
+    }
+}
+
+/// The engine's options for a Regenerate press, its seed already offset.
+fn infill_options(request: &Request, seed: u64) -> Result<InfillOptions, String> {
+    let key = match request.key_root.spelling() {
+        Some(root) => {
+            Some(format!("{root} {}", request.key_scale.spelling()).parse::<Scale>().map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    Ok(InfillOptions {
+        variations: request.variations.max(1) as usize,
+        temperature: f64::from(request.temperature),
+        seed,
+        key,
+        known: if request.stick_to_kept { KnownLatents::Clean } else { KnownLatents::Renoised },
+        ..InfillOptions::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_press_asks_the_engine_for_what_the_controls_say() {
+        let request = Request {
+            selected_bars: 0b1100,
+            variations: 3,
+            temperature: 1.2,
+            seed: 7,
+            key_root: KeyRoot::D,
+            key_scale: ScaleKind::Dorian,
+            stick_to_kept: false,
+        };
+        let options = infill_options(&request, 9).unwrap();
+        assert_eq!((options.variations, options.seed, options.known), (3, 9, KnownLatents::Renoised));
+        assert!((options.temperature - 1.2).abs() < 1e-6);
+        assert_eq!(options.key, Some("D dorian".parse::<Scale>().unwrap()));
+        let sticking = infill_options(&Request { stick_to_kept: true, key_root: KeyRoot::Any, ..request }, 9).unwrap();
+        assert_eq!((sticking.known, sticking.key), (KnownLatents::Clean, None));
     }
 }

@@ -22,6 +22,10 @@ use crate::worker::Shared;
 /// How long the Regenerate trigger stays on so the audio thread sees it in some block.
 const TRIGGER_HOLD: Duration = Duration::from_millis(120);
 
+/// The "Stick to kept" checkbox's tooltip.
+const STICK_HINT: &str =
+    "Generate next to the unselected bars as they are: the new bars follow them more closely and vary less";
+
 pub struct RebarEditor {
     params: Arc<RebarParams>,
     shared: Arc<Shared>,
@@ -186,6 +190,13 @@ impl RebarEditor {
                         int_control(ui, setter, &p.seed, "Seed", 0..=9999);
                         enum_control(ui, setter, &p.key_root, "Key", 70.0);
                         enum_control(ui, setter, &p.key_scale, "Scale", 110.0);
+                        ui.vertical(|ui| {
+                            label(ui, "Stick to kept");
+                            let mut stick = p.stick_to_kept.value();
+                            if ui.checkbox(&mut stick, "").on_hover_text(STICK_HINT).changed() {
+                                set(setter, &p.stick_to_kept, stick);
+                            }
+                        });
                         enum_control(ui, setter, &p.mode, "Mode", 80.0);
                         enum_control(ui, setter, &p.capture_source, "Capture", 150.0);
                         int_control(ui, setter, &p.capture_bars, "Bars", 1..=crate::clip::MAX_BARS as i32);
