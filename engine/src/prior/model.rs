@@ -448,14 +448,7 @@ mod tests {
         let x = Tensor::randn(0f32, 1.0, (2, 4, 6), &device).unwrap();
         let valid = Tensor::ones((2, 4), DType::F32, &device).unwrap();
         let loss = model.forward(&x, &[0.5, 0.8], &valid).unwrap().sqr().unwrap().sum_all().unwrap();
-        let grads = loss.backward().unwrap();
-        for (name, var) in varmap.data().lock().unwrap().iter() {
-            let norm = grads
-                .get(var.as_tensor())
-                .map(|g| g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap())
-                .unwrap_or(0.0);
-            assert!(norm > 0.0, "{name} gets no gradient");
-        }
+        crate::train::assert_every_weight_gets_a_gradient(&varmap, &loss);
     }
 
     #[test]

@@ -71,6 +71,20 @@ pub fn seeded_init(varmap: &VarMap, seed: u64) -> candle_core::Result<()> {
     Ok(())
 }
 
+/// Panics naming the first weight of `varmap` that `loss` sends no gradient to: an op without a
+/// backward pass silently cuts a model off from training (it did so to the prior's attention).
+#[cfg(test)]
+pub(crate) fn assert_every_weight_gets_a_gradient(varmap: &VarMap, loss: &Tensor) {
+    let grads = loss.backward().unwrap();
+    for (name, var) in varmap.data().lock().unwrap().iter() {
+        let norm = grads
+            .get(var.as_tensor())
+            .map(|g| g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap())
+            .unwrap_or(0.0);
+        assert!(norm > 0.0, "{name} gets no gradient");
+    }
+}
+
 /// Linear warm-up to `base` over `warmup` steps, then a cosine decay to 10% of `base` at `total`.
 pub fn learning_rate(step: u64, total: u64, base: f64, warmup: u64) -> f64 {
     if step < warmup {

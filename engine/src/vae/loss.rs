@@ -79,14 +79,7 @@ mod tests {
         let z = (&mu + ((&log_var * 0.5).unwrap().exp().unwrap() * eps).unwrap()).unwrap();
         let logits = vae.decoder.forward(&z).unwrap();
         let loss = vae_loss(&logits, &ids, &mu, &log_var, 1.0, 0.0).unwrap();
-        let grads = loss.total.backward().unwrap();
-        for (name, var) in varmap.data().lock().unwrap().iter() {
-            let norm = grads
-                .get(var.as_tensor())
-                .map(|g| g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap())
-                .unwrap_or(0.0);
-            assert!(norm > 0.0, "{name} gets no gradient");
-        }
+        crate::train::assert_every_weight_gets_a_gradient(&varmap, &loss.total);
     }
 
     #[test]
