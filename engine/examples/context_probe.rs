@@ -4,32 +4,20 @@
 //! ratio of 1 means the model ignores its context; BENCHMARKS.md tabulates it per prior.
 //!
 //! `cargo run --release -p rebar-engine --example context_probe -- VALID_CACHE PRIOR_FILE`
+mod probe;
+
 use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rebar_engine::data::cache::load_dataset;
-use rebar_engine::prior::TrainedPrior;
 use rebar_engine::train::normal_tensor;
-use rebar_engine::train::prior::encode_tunes;
-use rebar_engine::vae::MelodyVae;
-
-/// Latents per crop: the evaluation's 16 bars.
-const CROP: usize = 8;
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(args.len() == 3, "usage: context_probe VALID_CACHE PRIOR_FILE");
+    let probe::Probe { prior, crops, dim: d } = probe::load("context_probe")?;
     let device = Device::Cpu;
-    let vae = MelodyVae::embedded(&device)?;
-    let prior = TrainedPrior::load(std::path::Path::new(&args[2]), &device)?;
-    let scale = prior.model.config.data_scale;
-    let data = encode_tunes(&vae, &load_dataset(std::path::Path::new(&args[1]))?.tunes, 0)?;
-    let d = data.dim;
-    let len = CROP;
-    let crops: Vec<&[f32]> = data.sequences.iter().filter(|s| s.len() >= len * d).map(|s| &s[..len * d]).collect();
+    let len = probe::CROP;
     let n = crops.len();
-    let real: Vec<f32> = crops.iter().flat_map(|c| c.iter().map(|v| (*v as f64 * scale) as f32)).collect();
+    let real: Vec<f32> = crops.concat();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut shuffled = vec![0f32; real.len()];
     for p in 0..len {

@@ -6,33 +6,18 @@
 //! don't. A model that copies reconstructs the repeats far better, even at high noise.
 //!
 //! `cargo run --release -p rebar-engine --example copy_probe -- VALID_CACHE PRIOR_FILE`
+mod probe;
+
 use candle_core::{Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rebar_engine::data::cache::load_dataset;
-use rebar_engine::prior::TrainedPrior;
 use rebar_engine::train::normal_tensor;
-use rebar_engine::train::prior::encode_tunes;
-use rebar_engine::vae::MelodyVae;
 
-/// Latents per crop: the evaluation's 16 bars.
-const CROP: usize = 8;
+use probe::CROP;
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(args.len() == 3, "usage: copy_probe VALID_CACHE PRIOR_FILE");
+    let probe::Probe { prior, crops, dim: d } = probe::load("copy_probe")?;
     let device = Device::Cpu;
-    let vae = MelodyVae::embedded(&device)?;
-    let prior = TrainedPrior::load(std::path::Path::new(&args[2]), &device)?;
-    let scale = prior.model.config.data_scale as f32;
-    let data = encode_tunes(&vae, &load_dataset(std::path::Path::new(&args[1]))?.tunes, 0)?;
-    let d = data.dim;
-    let crops: Vec<Vec<f32>> = data
-        .sequences
-        .iter()
-        .filter(|s| s.len() >= CROP * d)
-        .map(|s| s[..CROP * d].iter().map(|v| v * scale).collect())
-        .collect();
     let n = crops.len();
     let latent = |c: usize, p: usize| &crops[c][p * d..(p + 1) * d];
     let repeats: Vec<Vec<bool>> = (0..n)
