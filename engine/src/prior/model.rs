@@ -126,9 +126,11 @@ const COPY_TOLERANCE: f64 = 0.01;
 /// units) within a thousand steps.
 const COPY_GAIN_SCALE: f64 = 10.0;
 
-/// What the copy parts work from: every latent scaled back by its level, ẑ = x / a (the copy it
-/// offers), `[b, t, d]`, and the copy bias c_ij of every pair (module doc), `[b, 1, t, t]`.
+/// What the copy parts work from: every latent's level a (kept off 0), `[b, t, 1]`, the latent
+/// scaled back by it, ẑ = x / a (the copy it offers), `[b, t, d]`, and the copy bias c_ij of
+/// every pair (module doc), `[b, 1, t, t]`.
 struct Copies {
+    signal: Tensor,
     sources: Tensor,
     bias: Tensor,
 }
@@ -139,17 +141,19 @@ impl Copies {
         let d = x_t.dim(2)?;
         let levels = levels.clamp(1e-3f32, 1f32)?;
         let squared_levels = levels.sqr()?;
-        let sources = x_t.broadcast_div(&levels.unsqueeze(2)?)?;
-        let noise_variance = ((1.0 - &squared_levels)?.relu()? / &squared_levels)?; // σ² = (1 − a²) / a²
-        let norms = sources.sqr()?.sum_keepdim(2)?; // [b, t, 1]
-                                                    // ‖ẑ_i − ẑ_j‖², [b, t, t]
+        let signal = levels.unsqueeze(2)?;
+        let sources = x_t.broadcast_div(&signal)?;
+        // σ² = (1 − a²) / a², [b, t]
+        let noise_variance = ((1.0 - &squared_levels)?.relu()? / &squared_levels)?;
+        let norms = sources.sqr()?.sum_keepdim(2)?;
+        // ‖ẑ_i − ẑ_j‖², [b, t, t]
         let distance = (norms.broadcast_add(&norms.transpose(1, 2)?)?
             - (sources.matmul(&sources.transpose(1, 2)?)? * 2.0)?)?
             .relu()?;
         let spread = (noise_variance.unsqueeze(2)?.broadcast_add(&noise_variance.unsqueeze(1)?)? + COPY_TOLERANCE)?;
         let excess = ((distance / (spread * d as f64)?)? - 1.0)?.relu()?;
         let bias = ((excess + 1.0)?.log()?.neg()?).unsqueeze(1)?;
-        Ok(Self { sources, bias })
+        Ok(Self { signal, sources, bias })
     }
 }
 
@@ -186,20 +190,18 @@ impl CopyPointer {
     }
 
     /// `eps` `[b, t, d]`: the model's own noise estimate; `hidden` `[b, t, w]`: the features it
-    /// was projected from; `x_t` and `levels` `[b, t]` as in [`Copies::new`]; `mask_bias`
-    /// `[b, 1, 1, t]`.
+    /// was projected from; `x_t` as in [`Copies::new`]; `mask_bias` `[b, 1, 1, t]`.
     fn forward(
         &self,
         eps: &Tensor,
         hidden: &Tensor,
         x_t: &Tensor,
-        levels: &Tensor,
         copies: &Copies,
         mask_bias: &Tensor,
     ) -> Result<Tensor> {
         let t = x_t.dim(1)?;
-        // a, [b, t, 1], and σ, kept off 0 for clean latents.
-        let signal = levels.clamp(1e-3f32, 1f32)?.unsqueeze(2)?;
+        let signal = &copies.signal;
+        // σ, kept off 0 for clean latents.
         let noise = (1.0 - signal.sqr()?)?.relu()?.sqrt()?.clamp(1e-3f32, 1f32)?;
         // A latent does not point at itself or at padding.
         let own: Vec<f32> = (0..t * t).map(|k| if k / t == k % t { -1e9 } else { 0.0 }).collect();
@@ -211,7 +213,7 @@ impl CopyPointer {
             .broadcast_add(&own)?;
         let copied = attention_weights(&logits)?.squeeze(1)?.matmul(&copies.sources)?; // Σ_j π_ij ẑ_j
         let gate = candle_nn::ops::sigmoid(&(self.gate.forward(hidden)? - GATE_OFFSET)?)?; // λ, [b, t, 1]
-        let own_x0 = (x_t - eps.broadcast_mul(&noise)?)?.broadcast_div(&signal)?;
+        let own_x0 = (x_t - eps.broadcast_mul(&noise)?)?.broadcast_div(signal)?;
         eps + (own_x0 - copied)?.broadcast_mul(&(gate * (signal / noise)?)?)?
     }
 }
@@ -381,7 +383,7 @@ impl PriorTransformer {
         let hidden = film_norm(&xs, &final_film[0])?;
         let eps = self.output.forward(&hidden)?;
         match (&self.pointer, &copies) {
-            (Some(pointer), Some(copies)) if t > 1 => pointer.forward(&eps, &hidden, x_t, &levels, copies, &mask_bias),
+            (Some(pointer), Some(copies)) if t > 1 => pointer.forward(&eps, &hidden, x_t, copies, &mask_bias),
             _ => Ok(eps),
         }
     }
