@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use candle_core::Device;
 use proptest::prelude::*;
 use rebar_engine::data::{build_dataset, BuildOptions};
-use rebar_engine::engine::{BarSelection, Engine, EngineError, InfillOptions};
+use rebar_engine::engine::{BarSelection, Engine, EngineError, InfillOptions, Repeats};
 use rebar_engine::eval::quality::{first_sixteen_bars, melody_stats};
 use rebar_engine::melody::scale::Scale;
 use rebar_engine::melody::{quantize, Melody, Note};
@@ -197,8 +197,43 @@ fn clean_context_is_refused_for_a_prior_not_trained_for_it() {
     let clean = InfillOptions { known: KnownLatents::Clean, ..options(0) };
     let result = engine.infill(&clip, &selection, &clean, &AtomicBool::new(false), &mut |_| {});
     assert!(matches!(result, Err(EngineError::NoCleanContext)), "{:?}", result.map(|r| r.len()));
-    // The default, Algorithm 1, works with any prior.
+    // The default, Algorithm 1, works with any prior (the repeat plan then sees re-noised known
+    // latents too).
     assert_eq!(infill(&engine, &clip, &selection, &options(0)).len(), 2);
+}
+
+#[test]
+fn keeping_the_form_repeats_what_the_replaced_bars_repeated() {
+    let engine = engine();
+    let reel = clip();
+    // The reel's first 2 bars again in bars 5-6 (0-based 4-5), every note cut at its bar lines.
+    let cut = |notes: &[Note], from: u32, to: u32| -> Vec<Note> {
+        let inside = notes.iter().filter(|n| (from * 16..to * 16).contains(&n.start.0));
+        inside.map(|n| Note { len: rebar_engine::time::Step(n.len.0.min(to * 16 - n.start.0)), ..*n }).collect()
+    };
+    let shifted = |n: Note| Note { start: rebar_engine::time::Step(n.start.0 + 64), ..n };
+    let mut notes = cut(&reel.notes, 0, 4);
+    notes.extend(cut(&reel.notes, 0, 2).into_iter().map(shifted));
+    notes.extend(cut(&reel.notes, 6, reel.bars));
+    let clip = Melody { notes, ..reel };
+    let selection = BarSelection::range(4, 7, clip.bars);
+    let keep = InfillOptions { repeats: Repeats::KeepForm, ..options(5) };
+    for result in infill(&engine, &clip, &selection, &keep) {
+        for bar in 0..2 {
+            let again: Vec<Note> = notes_in_bar(&result, bar + 4).into_iter().collect();
+            let first: Vec<Note> = notes_in_bar(&clip, bar).into_iter().map(shifted).collect();
+            assert_eq!(again, first, "bar {}", bar + 5);
+        }
+    }
+    // Drawn repeats need the repeat head; without it the request is refused, and Off still works.
+    let vae = MelodyVae::embedded(&Device::Cpu).unwrap();
+    let mut prior = TrainedPrior::load(prior_path(), &Device::Cpu).unwrap();
+    prior.model.config.repeat_head = false;
+    let headless = Engine::new(vae, prior).unwrap();
+    let drawn = headless.infill(&clip, &selection, &options(0), &AtomicBool::new(false), &mut |_| {});
+    assert!(matches!(drawn, Err(EngineError::NoRepeatHead)), "{:?}", drawn.map(|r| r.len()));
+    let off = InfillOptions { repeats: Repeats::Off, ..options(0) };
+    assert_eq!(infill(&headless, &clip, &selection, &off).len(), 2);
 }
 
 #[test]

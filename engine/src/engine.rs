@@ -14,13 +14,19 @@
 use std::sync::atomic::AtomicBool;
 
 use candle_core::{Device, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::CheckpointError;
+use crate::data::windows::Window;
 use crate::melody::scale::Scale;
+use crate::melody::tokens::Token;
 use crate::melody::{Melody, Note};
 use crate::prior::{PriorTransformer, TrainedPrior};
-use crate::sample::{sample, KnownLatents, SampleError, SampleRequest, Sampler};
+use crate::sample::repeats::draw_choice;
+use crate::sample::{sample, KnownLatents, RepeatPlan, SampleError, SampleRequest, Sampler};
 use crate::time::{Step, BARS_PER_SEGMENT, STEPS_PER_BAR};
+use crate::train::normal_tensor;
 use crate::vae::segments::{melody_from_segments, to_segments};
 use crate::vae::MelodyVae;
 
@@ -72,6 +78,23 @@ pub struct InfillOptions {
     pub guidance: f64,
     /// Clean or re-noised known latents (see [`crate::sample`]).
     pub known: KnownLatents,
+    /// Whether generated segments repeat others where the prior's repeat head draws it.
+    pub repeats: Repeats,
+}
+
+/// Whether generated segments may repeat other segments note for note.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+pub enum Repeats {
+    /// Each variation first draws which of its generated segments repeat which (kept or
+    /// generated) segments from the prior's repeat head, as real tunes repeat themselves (see
+    /// [`crate::sample::repeats`]).
+    #[default]
+    Drawn,
+    /// Generated segments repeat where the segments they replace repeated (kept segments or
+    /// each other), and are new material elsewhere: the result keeps the selection's form.
+    KeepForm,
+    /// Every generated segment is sampled as new material.
+    Off,
 }
 
 impl Default for InfillOptions {
@@ -86,6 +109,7 @@ impl Default for InfillOptions {
             resample: 1,
             guidance: 0.0,
             known: KnownLatents::Renoised,
+            repeats: Repeats::Drawn,
         }
     }
 }
@@ -115,6 +139,8 @@ pub enum EngineError {
     NoAllowedPitch,
     #[error("this prior was not trained with clean context, so it can only infill from re-noised known latents")]
     NoCleanContext,
+    #[error("this prior has no repeat head, so it cannot draw repeats; turn repeats off")]
+    NoRepeatHead,
     #[error("cancelled")]
     Cancelled,
     #[error("model error: {0}")]
@@ -197,6 +223,11 @@ impl Engine {
         let all_valid =
             Tensor::ones((options.variations.max(1), segments.len()), candle_core::DType::F32, self.device())?;
         let predict = |x: &Tensor, levels: &[f32]| predict_in_halves(model, x, levels, &all_valid);
+        let plan = match options.repeats {
+            Repeats::Drawn => Some(self.draw_repeats(&known, &generate, options, &all_valid)?),
+            Repeats::KeepForm => Some(RepeatPlan::from_input(&known, &generate, options.variations.max(1))?),
+            Repeats::Off => None,
+        };
         let request = SampleRequest {
             known: &known,
             generate: &generate,
@@ -207,19 +238,123 @@ impl Engine {
             resample: options.resample,
             guidance: options.guidance,
             clean_known,
+            repeats: plan.as_ref(),
         };
         let sampled = sample(&predict, &self.prior.schedule, &request, cancel, progress)?;
 
         let mut results = Vec::with_capacity(options.variations);
         for v in 0..sampled.dim(0)? {
             let z = preprocess.from_prior_space(&(sampled.get(v)? / data_scale)?, self.device())?;
-            let windows = self.vae.decode_constrained(&z, &|pitch| options.allows(pitch))?;
+            let mut windows = self.vae.decode_constrained(&z, &|pitch| options.allows(pitch))?;
+            if let Some(plan) = &plan {
+                copy_kept_repeats(&mut windows, &segments, plan, v, &generate, options);
+            }
             let generated = melody_from_segments(&windows, clip);
             results.push(splice(clip, &generated, selection));
         }
         Ok(results)
     }
 }
+
+impl Engine {
+    /// Every variation's repeat plan (see [`crate::sample::repeats`]), drawn from the repeat head
+    /// at the start of sampling, one generated latent at a time from the first: generated
+    /// latents are pure noise at the first step's level, known latents clean (re-noised to that
+    /// level for a prior without clean context), and a latent drawn as a repeat of a known one
+    /// is known from then on, so the next draws see it (a second half follows a first half that
+    /// repeats). Costs one model evaluation per generated latent.
+    fn draw_repeats(
+        &self,
+        known: &Tensor,
+        generate: &[bool],
+        options: &InfillOptions,
+        valid: &Tensor,
+    ) -> Result<RepeatPlan, EngineError> {
+        let model = &self.prior.model;
+        if !model.config.repeat_head {
+            return Err(EngineError::NoRepeatHead);
+        }
+        let (t, d) = known.dims2()?;
+        let v = options.variations.max(1);
+        let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ REPEAT_PLAN_STREAM);
+        let schedule = &self.prior.schedule;
+        let alpha_bar = schedule.alpha_bar(schedule.steps());
+        let start = alpha_bar.sqrt() as f32;
+        let (known_level, known_noise) =
+            if model.config.clean_context { (1.0, 0.0) } else { (start, (1.0 - alpha_bar).sqrt() as f32) };
+        let known_rows = known.to_vec2::<f32>()?;
+        let noise = normal_tensor(&mut rng, v * t, d, known.device())?.flatten_all()?.to_vec1::<f32>()?;
+        // Per variation and latent: the model's input row and whether it is known by now.
+        let mut x = noise.clone();
+        let mut is_known: Vec<bool> = (0..v).flat_map(|_| generate.iter().map(|&g| !g)).collect();
+        let set_known = |x: &mut [f32], row: usize, value: &[f32]| {
+            for (k, out) in x[row * d..(row + 1) * d].iter_mut().enumerate() {
+                *out = known_level * value[k] + known_noise * noise[row * d + k];
+            }
+        };
+        for (row, _) in is_known.iter().enumerate().filter(|(_, &k)| k) {
+            set_known(&mut x, row, &known_rows[row % t]);
+        }
+        let mut plan = RepeatPlan::none(v, t);
+        for i in (0..t).filter(|&i| generate[i]) {
+            let levels: Vec<f32> = is_known.iter().map(|&k| if k { known_level } else { start }).collect();
+            let input = Tensor::from_slice(&x, (v, t, d), known.device())?;
+            let (_, logits) = model.forward_with_repeats(&input, &levels, valid, true)?;
+            let logits = logits.ok_or(EngineError::NoRepeatHead)?;
+            let gates = logits.gate.to_vec2::<f32>()?;
+            let has_source = logits.has_source.to_vec2::<f32>()?;
+            let pointers = logits.pointer.to_vec3::<f32>()?;
+            for s in 0..v {
+                if has_source[s][i] == 0.0 {
+                    continue;
+                }
+                let Some(source) = draw_choice(gates[s][i], &pointers[s][i], &mut rng) else { continue };
+                plan.repeats[s][i] = source;
+                let root = plan.root(s, i);
+                if generate[root] {
+                    // Tied to a generated latent: the same noise, so the next draws see a pair.
+                    let (from, to) = ((s * t + root) * d, (s * t + i) * d);
+                    x.copy_within(from..from + d, to);
+                } else {
+                    is_known[s * t + i] = true;
+                    set_known(&mut x, s * t + i, &known_rows[root]);
+                }
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// Makes every generated segment that variation `v` of `plan` repeats from a kept segment that
+/// segment's own notes (`kept`, the input's segments) instead of the VAE's reconstruction of
+/// them, which can miss a note: a repeat is only heard as one when exact. A kept segment with a
+/// pitch the constraints forbid stays the constrained decoding.
+fn copy_kept_repeats(
+    windows: &mut [Window],
+    kept: &[Window],
+    plan: &RepeatPlan,
+    v: usize,
+    generate: &[bool],
+    options: &InfillOptions,
+) {
+    for (i, window) in windows.iter_mut().enumerate() {
+        let root = plan.root(v, i);
+        if root != i && !generate[root] && allows_every_pitch(&kept[root], options) {
+            *window = kept[root];
+        }
+    }
+}
+
+/// Whether every note of `window` is one `options` allows in generated bars.
+fn allows_every_pitch(window: &Window, options: &InfillOptions) -> bool {
+    window.iter().all(|&id| match Token::from_id(id) {
+        Token::On(pitch) => options.allows(pitch),
+        Token::Hold | Token::Rest => true,
+    })
+}
+
+/// Mixed into the seed for the repeat plan's draws, so they do not replay the sampler's noise.
+const REPEAT_PLAN_STREAM: u64 = 0x7E9E_A7ED;
 
 /// ε̂ for a batch of variations (levels per variation or per latent), computed as two halves on
 /// two threads. With a handful of variations the matmuls are too small for candle to spread over
@@ -294,6 +429,25 @@ mod tests {
         assert_eq!(BarSelection::range(2, 3, 6).segments(3), vec![false, true, false]);
         // Bars 1..=2 touch segments 0 and 1.
         assert_eq!(BarSelection::range(1, 2, 6).segments(3), vec![true, true, false]);
+    }
+
+    #[test]
+    fn repeats_of_kept_segments_take_their_notes_unless_a_constraint_forbids_them() {
+        let window = |pitch: u8| -> Window { std::array::from_fn(|i| if i == 0 { Token::On(pitch).id() } else { 0 }) };
+        let kept = [window(60), window(61), window(62), window(63)];
+        let decoded = [window(70), window(71), window(72), window(73)];
+        let generate = [false, true, false, true];
+        // Segment 1 repeats the kept 0, segment 3 repeats the kept 2.
+        let plan = RepeatPlan { repeats: vec![vec![0, 0, 2, 2]] };
+        let mut windows = decoded;
+        copy_kept_repeats(&mut windows, &kept, &plan, 0, &generate, &InfillOptions::default());
+        assert_eq!(windows, [window(70), window(60), window(72), window(62)]);
+        // In C major, 62 (D) is allowed and 61 would not be; 60 (C) is.
+        let c_major = InfillOptions { key: Some("C major".parse().unwrap()), ..InfillOptions::default() };
+        let kept = [window(61), window(61), window(62), window(63)];
+        let mut windows = decoded;
+        copy_kept_repeats(&mut windows, &kept, &plan, 0, &generate, &c_major);
+        assert_eq!(windows, [window(70), window(71), window(72), window(62)]);
     }
 
     #[test]

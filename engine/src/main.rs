@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use rebar_engine::data::{build_dataset, load_dataset, save_dataset, BuildOptions};
-use rebar_engine::engine::{BarSelection, Engine, InfillOptions};
+use rebar_engine::engine::{BarSelection, Engine, InfillOptions, Repeats};
 use rebar_engine::eval::figure::infill_figure;
 use rebar_engine::eval::quality::{evaluate_infill, evaluate_uncond, first_sixteen_bars, melody_stats, INFILL_BARS};
 use rebar_engine::eval::recon::reconstruction_accuracy;
@@ -106,6 +106,10 @@ struct SamplingArgs {
     /// less varied; needs a prior trained with clean context, as the shipped one is).
     #[arg(long, value_enum, default_value_t = KnownLatents::Renoised)]
     known: KnownLatents,
+    /// Whether generated 2-bar segments may repeat others note for note, as the prior's repeat
+    /// head draws it (as real tunes do), or are all new material.
+    #[arg(long, value_enum, default_value_t = Repeats::default())]
+    repeats: Repeats,
     /// Only pitches of this key in generated bars, e.g. "D dorian", "Bb minor", "A pentatonic".
     #[arg(long)]
     key: Option<Scale>,
@@ -234,11 +238,17 @@ struct TrainPriorArgs {
     /// (its weight average). The architecture and data scale come from it.
     #[arg(long, conflicts_with = "resume")]
     init_from: Option<PathBuf>,
-    /// With --init-from a prior without copy attention and the copy pointer: add them (their
-    /// weights start at 0, where the model computes nearly what the initial one did). New runs
-    /// always have them.
+    /// With --init-from a prior without copy attention, the copy pointer or the repeat head: add
+    /// them (the copy weights start at 0, where the model computes nearly what the initial one
+    /// did). New runs always have them.
     #[arg(long, requires = "init_from")]
     add_copy: bool,
+    /// Weight of the repeat head's loss beside the ε loss.
+    #[arg(long, default_value_t = PriorTrainOptions::default().repeat_weight)]
+    repeat_weight: f64,
+    /// Fraction of crops that start on an 8-bar line from the tune's start.
+    #[arg(long, default_value_t = PriorTrainOptions::default().phrase_crops)]
+    phrase_crops: f64,
 }
 
 /// What every training run takes: where it lives, how long it runs, its seed and schedule.
@@ -384,6 +394,9 @@ struct EvalArgs {
     /// clean context).
     #[arg(long, value_enum, default_value_t = KnownLatents::Renoised)]
     known: KnownLatents,
+    /// Repeats drawn from the prior's repeat head, or none.
+    #[arg(long, value_enum, default_value_t = Repeats::default())]
+    repeats: Repeats,
     /// Where the DDIM steps fall.
     #[arg(long, value_enum, default_value_t = default_spacing())]
     spacing: Spacing,
@@ -624,6 +637,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 resample: args.resample,
                 guidance: args.guidance,
                 known: args.known,
+                repeats: args.repeats,
                 ..InfillOptions::default()
             };
             let test = first_sixteen_bars(&data.tunes);
@@ -656,6 +670,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "resample": options.resample,
                     "guidance": options.guidance,
                     "known": format!("{:?}", options.known),
+                    "repeats": format!("{:?}", options.repeats),
                     "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
                     "temperature": options.temperature,
                 },
@@ -743,6 +758,8 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
     let options = PriorTrainOptions {
         schedule: args.run.schedule(defaults.schedule.clone()),
         clean_context: args.clean_context.unwrap_or(defaults.clean_context),
+        repeat_weight: args.repeat_weight,
+        phrase_crops: args.phrase_crops,
         ..defaults
     };
     anyhow::ensure!((0.0..=1.0).contains(&options.clean_context), "--clean-context is a fraction from 0 to 1");
@@ -768,6 +785,7 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
             clean_context: options.clean_context > 0.0,
             copy_attention: config.copy_attention || args.add_copy,
             copy_pointer: config.copy_pointer || args.add_copy,
+            repeat_head: config.repeat_head || args.add_copy,
             ..config.clone()
         },
         (None, resumed) => PriorConfig {
@@ -782,6 +800,7 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
             clean_context: resumed.as_ref().map_or(options.clean_context > 0.0, |saved| saved.clean_context),
             copy_attention: resumed.as_ref().is_none_or(|saved| saved.copy_attention),
             copy_pointer: resumed.as_ref().is_none_or(|saved| saved.copy_pointer),
+            repeat_head: resumed.as_ref().is_none_or(|saved| saved.repeat_head),
             ..PriorConfig::small(preprocess.prior_dim())
         },
     };
@@ -844,7 +863,7 @@ fn initial_weights(path: &Path) -> Result<(PriorConfig, HashMap<String, candle_c
 
 /// The saved config of the run being resumed, if resuming: it keeps its `data_scale` (the
 /// encoder's float sums may differ in the last bits from run to run), `clean_context`,
-/// `copy_attention` and `copy_pointer`.
+/// `copy_attention`, `copy_pointer` and `repeat_head`.
 fn resumed_config(args: &TrainPriorArgs) -> Result<Option<PriorConfig>> {
     if !args.run.resume {
         return Ok(None);
@@ -886,6 +905,7 @@ impl SamplingArgs {
             variations: self.variations.max(1),
             temperature: self.temperature,
             known: self.known,
+            repeats: self.repeats,
             seed: self.seed,
             sampler: match self.sampler {
                 SamplerKind::Ddim => {

@@ -42,6 +42,10 @@ pub struct PriorConfig {
     /// a learned gate blends the model's x̂₀ with them. Files without it have no such weights.
     #[serde(default)]
     pub copy_pointer: bool,
+    /// Whether the model has the repeat head (see [`super::repeats`]): what a latent repeats, so
+    /// a sampler can decide the repeats first. Files without it have no such weights.
+    #[serde(default)]
+    pub repeat_head: bool,
 }
 
 fn unscaled() -> f64 {
@@ -66,6 +70,7 @@ impl PriorConfig {
             clean_context: false,
             copy_attention: true,
             copy_pointer: true,
+            repeat_head: true,
         }
     }
 

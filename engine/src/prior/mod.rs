@@ -1,12 +1,14 @@
 //! The latent diffusion prior (Mittal et al., "Symbolic Music Generation with Diffusion Models",
 //! ISMIR 2021): a transformer DDPM over sequences of preprocessed 2-bar VAE latents.
 //!
-//! - [`config`]: the architecture as data; [`model`]: the ε-prediction transformer.
+//! - [`config`]: the architecture as data; [`model`]: the ε-prediction transformer;
+//!   [`repeats`]: its head for which latents repeat which.
 //! - [`schedule`]: the noise schedule (linear β, N = 1000) and the continuous noise levels of
 //!   training.
 
 pub mod config;
 pub mod model;
+pub mod repeats;
 pub mod schedule;
 
 /// The format name in a prior weights file's metadata.
@@ -14,8 +16,9 @@ pub const FORMAT: &str = "rebar-prior";
 /// Bumped whenever the file layout or a field's meaning changes. 3: the model works on latents
 /// × `config.data_scale`; a version-2 reader would ignore that field and sample nonsense. 4: copy
 /// attention and the copy pointer (`config.copy_attention`, `config.copy_pointer` and their
-/// weights), which a version-3 reader would silently leave out.
-pub const VERSION: u32 = 4;
+/// weights), which a version-3 reader would silently leave out. 5: the repeat head
+/// (`config.repeat_head`, weights `repeats.*`), which the default sampler needs.
+pub const VERSION: u32 = 5;
 
 pub use config::PriorConfig;
 pub use model::PriorTransformer;

@@ -32,6 +32,7 @@ use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{linear, ops::softmax, Linear, VarBuilder};
 
 use super::config::PriorConfig;
+use super::repeats::{RepeatHead, RepeatLogits};
 
 /// Sinusoidal encodings of `positions` (eq. 8): `[n] → [n, width]`, sines in the first half of
 /// the channels and cosines in the second.
@@ -319,6 +320,7 @@ pub struct PriorTransformer {
     output_layers: Vec<OutputLayer>,
     output: Linear,
     pointer: Option<CopyPointer>,
+    repeats: Option<RepeatHead>,
     pub config: PriorConfig,
 }
 
@@ -335,6 +337,7 @@ impl PriorTransformer {
                 .collect::<Result<_>>()?,
             output: linear(cfg.width, cfg.latent_dim, vb.pp("output"))?,
             pointer: if cfg.copy_pointer { Some(CopyPointer::new(cfg.width, vb.pp("pointer"))?) } else { None },
+            repeats: if cfg.repeat_head { Some(RepeatHead::new(cfg.width, vb.pp("repeats"))?) } else { None },
             config: cfg.clone(),
         })
     }
@@ -343,6 +346,18 @@ impl PriorTransformer {
     /// sequence (`[b]`) or one per latent (`[b, t]` row-major; a clean known latent has level 1),
     /// attending only to positions where `valid` `[b, t]` (f32, 1 or 0) is 1.
     pub fn forward(&self, x_t: &Tensor, sqrt_alpha_bar: &[f32], valid: &Tensor) -> Result<Tensor> {
+        Ok(self.forward_with_repeats(x_t, sqrt_alpha_bar, valid, false)?.0)
+    }
+
+    /// [`Self::forward`], and with `repeats` (and a model with the repeat head) also the repeat
+    /// head's logits (see [`super::repeats`]).
+    pub fn forward_with_repeats(
+        &self,
+        x_t: &Tensor,
+        sqrt_alpha_bar: &[f32],
+        valid: &Tensor,
+        repeats: bool,
+    ) -> Result<(Tensor, Option<RepeatLogits>)> {
         let (b, t, _latent) = x_t.dims3()?;
         let device = x_t.device();
         let width = self.config.width;
@@ -368,7 +383,7 @@ impl PriorTransformer {
         let mask_bias = ((valid.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
         let levels = Tensor::from_vec(sqrt_alpha_bar.to_vec(), (b, per_latent), device)?.broadcast_as((b, t))?;
         let levels = levels.contiguous()?;
-        let copies = if self.config.copy_attention || self.config.copy_pointer {
+        let copies = if self.config.copy_attention || self.config.copy_pointer || self.config.repeat_head {
             Some(Copies::new(x_t, &levels)?)
         } else {
             None
@@ -382,10 +397,19 @@ impl PriorTransformer {
         }
         let hidden = film_norm(&xs, &final_film[0])?;
         let eps = self.output.forward(&hidden)?;
-        match (&self.pointer, &copies) {
-            (Some(pointer), Some(copies)) if t > 1 => pointer.forward(&eps, &hidden, x_t, copies, &mask_bias),
-            _ => Ok(eps),
-        }
+        let repeat_logits = match (&self.repeats, &copies) {
+            (Some(head), Some(copies)) if repeats => {
+                let levels = levels.flatten_all()?.to_vec1::<f32>()?;
+                let valid = valid.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                Some(head.forward(&hidden, &copies.bias, &levels, &valid)?)
+            }
+            _ => None,
+        };
+        let eps = match (&self.pointer, &copies) {
+            (Some(pointer), Some(copies)) if t > 1 => pointer.forward(&eps, &hidden, x_t, copies, &mask_bias)?,
+            _ => eps,
+        };
+        Ok((eps, repeat_logits))
     }
 }
 
@@ -446,10 +470,17 @@ mod tests {
             if name == "pointer.gain" {
                 var.set(&Tensor::new(&[0.3f32], &device).unwrap()).unwrap();
             }
+            if name == "repeats.gain" {
+                var.set(&Tensor::new(&[0.4f32], &device).unwrap()).unwrap();
+            }
         }
+        // Latent 3 repeats latent 1, so the repeat head's pointer has a truth to learn.
         let x = Tensor::randn(0f32, 1.0, (2, 4, 6), &device).unwrap();
+        let x = Tensor::cat(&[x.narrow(1, 0, 3).unwrap(), x.narrow(1, 1, 1).unwrap()], 1).unwrap();
         let valid = Tensor::ones((2, 4), DType::F32, &device).unwrap();
-        let loss = model.forward(&x, &[0.5, 0.8], &valid).unwrap().sqr().unwrap().sum_all().unwrap();
+        let (eps, repeats) = model.forward_with_repeats(&x, &[0.5, 0.8], &valid, true).unwrap();
+        let repeats = crate::prior::repeats::negative_log_likelihood(&repeats.unwrap(), &x).unwrap();
+        let loss = (eps.sqr().unwrap().sum_all().unwrap() + repeats.sum_all().unwrap()).unwrap();
         crate::train::assert_every_weight_gets_a_gradient(&varmap, &loss);
     }
 

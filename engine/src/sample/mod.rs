@@ -20,6 +20,13 @@
 //! - **Reconstruction guidance** (Ho et al., 2022, eq. 7), an option on top of Algorithm 1: see
 //!   [`guided_noise`].
 //! - **Temperature** scales the initial noise and every fresh noise draw.
+//! - **Repeat plans** ([`repeats`]): a latent the plan makes a repeat of a known latent is known,
+//!   with that value; one it makes a repeat of a generated latent is set equal to it after every
+//!   step.
+
+pub mod repeats;
+
+pub use repeats::RepeatPlan;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -99,6 +106,54 @@ pub struct SampleRequest<'a> {
     pub guidance: f64,
     /// Keep the known latents clean (level 1) instead of re-noising them (Algorithm 1).
     pub clean_known: bool,
+    /// Which generated latents repeat which, per variation; `None`: all are new.
+    pub repeats: Option<&'a RepeatPlan>,
+}
+
+/// A request's per-variation view once its repeat plan is applied: which latents each
+/// variation generates, the known values (a repeat of a known latent takes its value), and the
+/// latent each generated latent must equal after every step (itself unless it is tied).
+struct Planned {
+    generate: Vec<Vec<bool>>,
+    known: Tensor,
+    ties: Option<Tensor>,
+}
+
+impl Planned {
+    fn new(request: &SampleRequest<'_>, v: usize) -> Result<Self> {
+        let t = request.generate.len();
+        let none = RepeatPlan::none(v, t);
+        let plan = request.repeats.unwrap_or(&none);
+        if plan.repeats.len() != v || plan.repeats.iter().any(|row| row.len() != t) {
+            candle_core::bail!("the repeat plan is for another shape than {v} variations of {t} latents");
+        }
+        let roots: Vec<Vec<usize>> = (0..v).map(|s| (0..t).map(|i| plan.root(s, i)).collect()).collect();
+        let generate: Vec<Vec<bool>> =
+            roots.iter().map(|row| row.iter().map(|&r| request.generate[r]).collect()).collect();
+        let device = request.known.device();
+        let flat_roots: Vec<u32> = roots.iter().flatten().map(|&r| r as u32).collect();
+        let d = request.known.dim(1)?;
+        let known = request.known.index_select(&Tensor::new(flat_roots.as_slice(), device)?, 0)?.reshape((v, t, d))?;
+        let tied = roots.iter().flatten().enumerate().any(|(k, &r)| r != k % t && request.generate[r]);
+        let ties = if tied {
+            let index: Vec<u32> = roots
+                .iter()
+                .flat_map(|row| row.iter().enumerate().map(|(i, &r)| if request.generate[r] { r } else { i } as u32))
+                .collect();
+            Some(Tensor::from_vec(index, (v, t, 1), device)?.broadcast_as((v, t, d))?.contiguous()?)
+        } else {
+            None
+        };
+        Ok(Self { generate, known, ties })
+    }
+
+    /// Sets every tied latent equal to the one it repeats.
+    fn tie(&self, x: Tensor) -> Result<Tensor> {
+        match &self.ties {
+            Some(index) => x.gather(index, 1),
+            None => Ok(x),
+        }
+    }
 }
 
 /// Runs the reverse process with `predict_noise(x_t [v, t, d], √ᾱ) → ε̂` and returns
@@ -121,16 +176,17 @@ pub fn sample(
     };
     let noise = |rng: &mut ChaCha8Rng| -> Result<Tensor> { noise_at_unit(rng)? * request.temperature };
 
-    // 1 where generated, 0 where known: [1, t, 1], broadcast over variations and dims.
-    let mask: Vec<f32> = request.generate.iter().map(|&g| if g { 1.0 } else { 0.0 }).collect();
-    let mask = Tensor::from_vec(mask, (1, t_len, 1), device)?;
+    let planned = Planned::new(request, v)?;
+    // 1 where generated, 0 where known: [v, t, 1], broadcast over dims.
+    let mask: Vec<f32> = planned.generate.iter().flatten().map(|&g| if g { 1.0 } else { 0.0 }).collect();
+    let mask = Tensor::from_vec(mask, (v, t_len, 1), device)?;
     let known_mask = (1.0 - &mask)?;
-    let known = request.known.unsqueeze(0)?.broadcast_as((v, t_len, dim))?.contiguous()?;
+    let known = &planned.known;
     let paste = |x: &Tensor, alpha_bar: f64, rng: &mut ChaCha8Rng| -> Result<Tensor> {
         let alpha_bar = if request.clean_known { 1.0 } else { alpha_bar };
-        let noisy_known = ((&known * alpha_bar.sqrt())?
+        let noisy_known = ((known * alpha_bar.sqrt())?
             + (normal_tensor(rng, v * t_len, dim, device)?.reshape((v, t_len, dim))? * (1.0 - alpha_bar).sqrt())?)?;
-        x.broadcast_mul(&mask)? + noisy_known.broadcast_mul(&known_mask)?
+        planned.tie((x.broadcast_mul(&mask)? + noisy_known.broadcast_mul(&known_mask)?)?)
     };
 
     let steps = timesteps(request.sampler, schedule);
@@ -148,7 +204,8 @@ pub fn sample(
                 let ratio = alpha_bar / alpha_bar_prev;
                 x = ((x * ratio.sqrt())? + (noise_at_unit(&mut rng)? * (1.0 - ratio).max(0.0).sqrt())?)?;
             }
-            let eps = guided_noise(predict_noise, request, &x, alpha_bar, &known, (&mask, &known_mask))?;
+            let eps =
+                guided_noise(predict_noise, request, &planned.generate, &x, alpha_bar, known, (&mask, &known_mask))?;
             x = reverse_step(schedule, request, &x, eps, (t, prev), &mut rng, &noise)?;
             x = paste(&x, alpha_bar_prev, &mut rng)?;
         }
@@ -166,6 +223,7 @@ pub fn sample(
 fn guided_noise(
     predict_noise: &dyn Fn(&Tensor, &[f32]) -> Result<Tensor>,
     request: &SampleRequest<'_>,
+    generate: &[Vec<bool>],
     x: &Tensor,
     alpha_bar: f64,
     known: &Tensor,
@@ -173,12 +231,11 @@ fn guided_noise(
 ) -> Result<Tensor> {
     let level = alpha_bar.sqrt() as f32;
     let levels: Vec<f32> = if request.clean_known {
-        let per_latent = request.generate.iter().map(|&generated| if generated { level } else { 1.0 });
-        per_latent.cycle().take(x.dim(0)? * request.generate.len()).collect()
+        generate.iter().flatten().map(|&generated| if generated { level } else { 1.0 }).collect()
     } else {
         vec![level; x.dim(0)?]
     };
-    let has_known = request.generate.iter().any(|&g| !g);
+    let has_known = generate.iter().flatten().any(|&g| !g);
     if request.guidance <= 0.0 || !has_known || request.clean_known {
         return predict_noise(x, &levels);
     }
@@ -313,6 +370,31 @@ mod tests {
             resample: 1,
             guidance: 0.0,
             clean_known: false,
+            repeats: None,
+        }
+    }
+
+    #[test]
+    fn a_plan_makes_repeats_of_known_latents_known_and_ties_repeats_of_generated_ones() {
+        let schedule = NoiseSchedule::default();
+        let known = Tensor::new(&[[0.5f32, -0.5], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], &Device::Cpu).unwrap();
+        let generate = [false, true, true, true];
+        // Variation 0: latent 2 repeats the known 0, latent 3 the generated 1; the others plain.
+        let plan = RepeatPlan { repeats: vec![vec![0, 1, 0, 1], vec![0, 1, 2, 3], vec![0, 1, 2, 3]] };
+        for clean_known in [false, true] {
+            let predict = |x: &Tensor, _: &[f32]| x * 0.3;
+            let request = SampleRequest {
+                clean_known,
+                repeats: Some(&plan),
+                ..request(&known, &generate, Sampler::Ddim { steps: 10, eta: 1.0, spacing: Spacing::Uniform }, 4)
+            };
+            let out = sample(&predict, &schedule, &request, &AtomicBool::new(false), &mut |_| {}).unwrap();
+            let out = out.to_vec3::<f32>().unwrap();
+            assert_eq!(out[0][2], vec![0.5, -0.5]);
+            assert_eq!(out[0][3], out[0][1]);
+            assert_ne!(out[0][1], vec![0.0, 0.0]);
+            assert_ne!(out[1][2], out[1][0]);
+            assert_ne!(out[1][3], out[1][1]);
         }
     }
 

@@ -28,7 +28,7 @@ use crate::data::windows::{Window, WINDOW_STEPS};
 use crate::data::Tune;
 use crate::melody::tokens::Token;
 use crate::metrics::SetStats;
-use crate::prior::{NoiseSchedule, PriorConfig, PriorTransformer};
+use crate::prior::{repeats, NoiseSchedule, PriorConfig, PriorTransformer};
 use crate::vae::MelodyVae;
 
 /// Format name of a prior training checkpoint.
@@ -49,7 +49,20 @@ pub struct PriorTrainOptions {
     /// objective alone.
     #[serde(default)]
     pub clean_context: f64,
+    /// Weight of the repeat head's loss beside the ε loss (models with the head only; see
+    /// [`crate::prior::repeats`]).
+    #[serde(default)]
+    pub repeat_weight: f64,
+    /// Fraction of crops that start on a phrase line, a multiple of [`PHRASE_LATENTS`] latents
+    /// from the tune's start (the rest start anywhere). Tunes repeat in 8-bar phrases counted
+    /// from their first bar, and musicians loop and select sections the same way; a crop that
+    /// starts mid-phrase shows the model a form it must first find the phase of.
+    #[serde(default)]
+    pub phrase_crops: f64,
 }
+
+/// Latents per phrase: 8 bars.
+pub const PHRASE_LATENTS: usize = 4;
 
 impl TrainOptions for PriorTrainOptions {
     fn schedule(&mut self) -> &mut Schedule {
@@ -75,6 +88,8 @@ impl Default for PriorTrainOptions {
             max_segments: 16,
             transpose: 6,
             clean_context: 0.0,
+            repeat_weight: 0.1,
+            phrase_crops: 0.0,
         }
     }
 }
@@ -135,13 +150,31 @@ pub fn encode_tunes(vae: &MelodyVae, tunes: &[Tune], transpose: u8) -> Result<La
     Ok(LatentSequences { sequences, dim: preprocess.prior_dim() })
 }
 
+/// How to cut training crops out of the latent sequences.
+#[derive(Clone, Copy, Debug)]
+struct Crops {
+    min_segments: usize,
+    max_segments: usize,
+    /// Fraction of crops starting on a phrase line (see [`PriorTrainOptions::phrase_crops`]).
+    phrase_crops: f64,
+}
+
+impl Crops {
+    fn of(options: &PriorTrainOptions) -> Self {
+        Self {
+            min_segments: options.min_segments,
+            max_segments: options.max_segments,
+            phrase_crops: options.phrase_crops,
+        }
+    }
+}
+
 /// A batch of random crops: `x0` `[b, t, d]` (zero padded) and `valid` `[b, t]`.
 fn crop_batch(
     rng: &mut impl Rng,
     data: &LatentSequences,
     batch: usize,
-    min_segments: usize,
-    max_segments: usize,
+    crops: Crops,
     device: &Device,
 ) -> candle_core::Result<(Tensor, Tensor)> {
     let d = data.dim;
@@ -149,8 +182,13 @@ fn crop_batch(
         .map(|_| {
             let i = rng.random_range(0..data.sequences.len());
             let n = data.len_of(i);
-            let len = rng.random_range(min_segments.min(n)..=max_segments.min(n));
-            (i, rng.random_range(0..=n - len), len)
+            let len = rng.random_range(crops.min_segments.min(n)..=crops.max_segments.min(n));
+            let start = if crops.phrase_crops > 0.0 && rng.random_bool(crops.phrase_crops.min(1.0)) {
+                rng.random_range(0..=(n - len) / PHRASE_LATENTS) * PHRASE_LATENTS
+            } else {
+                rng.random_range(0..=n - len)
+            };
+            (i, start, len)
         })
         .collect();
     let t = crops.iter().map(|c| c.2).max().unwrap_or(1);
@@ -181,16 +219,25 @@ fn clean_latents(rng: &mut impl Rng, len: usize) -> Vec<bool> {
     }
 }
 
-/// The ε loss of eq. 6 on one batch, averaged over real (unpadded), noisy latent dimensions.
-/// `clean_context`: the fraction of crops with some latents kept clean (see the module doc).
-pub fn epsilon_loss(
+/// The losses of one batch: the ε loss of eq. 6, averaged over real (unpadded), noisy latent
+/// dimensions, and, when asked for and the model has the repeat head, the head's −log
+/// likelihood averaged over the noisy latents that have a source ([`crate::prior::repeats`]).
+pub struct BatchLoss {
+    pub epsilon: Tensor,
+    pub repeats: Option<Tensor>,
+}
+
+/// The losses of one batch (see [`BatchLoss`]). `clean_context`: the fraction of crops with some
+/// latents kept clean (see the module doc).
+pub fn batch_loss(
     model: &PriorTransformer,
     schedule: &NoiseSchedule,
     x0: &Tensor,
     valid: &Tensor,
     clean_context: f64,
+    repeats: bool,
     rng: &mut ChaCha8Rng,
-) -> candle_core::Result<Tensor> {
+) -> candle_core::Result<BatchLoss> {
     let (b, t, d) = x0.dims3()?;
     let device = x0.device();
     let lengths: Vec<usize> =
@@ -222,11 +269,20 @@ pub fn epsilon_loss(
     let eps = normal_tensor(rng, b * t, d, device)?.reshape((b, t, d))?;
     let x_t = (x0.broadcast_mul(&signal)? + eps.broadcast_mul(&noise_scale)?)?;
     // One level per sequence when no latent is clean: the paper's model, and cheaper.
-    let predicted =
-        if any_clean { model.forward(&x_t, &levels, valid)? } else { model.forward(&x_t, &sequence_levels, valid)? };
+    let sequence_or_latent_levels = if any_clean { &levels } else { &sequence_levels };
+    let (predicted, repeat_logits) = model.forward_with_repeats(&x_t, sequence_or_latent_levels, valid, repeats)?;
     let counted = Tensor::from_vec(counted, (b, t), device)?;
     let squared = (predicted - eps)?.sqr()?.sum(2)?; // [b, t]
-    (squared * &counted)?.sum_all()? / (counted.sum_all()?.to_scalar::<f32>()? as f64 * d as f64)
+    let epsilon = ((squared * &counted)?.sum_all()? / (counted.sum_all()?.to_scalar::<f32>()? as f64 * d as f64))?;
+    let repeats = match repeat_logits {
+        Some(logits) => {
+            let counted = (&counted * &logits.has_source)?;
+            let total = (repeats::negative_log_likelihood(&logits, x0)? * &counted)?.sum_all()?;
+            Some((total / f64::from(counted.sum_all()?.to_scalar::<f32>()?.max(1.0)))?)
+        }
+        None => None,
+    };
+    Ok(BatchLoss { epsilon, repeats })
 }
 
 /// What to train on and how.
@@ -256,18 +312,24 @@ struct PriorTask {
 }
 
 impl PriorTask {
-    /// The ε loss over the validation crops, with `clean_context` of them keeping some latents clean.
-    fn valid_loss(&self, clean_context: f64) -> Result<f64, TrainError> {
+    /// The ε loss and the repeat head's loss (0 without the head) over the validation crops,
+    /// with `clean_context` of them keeping some latents clean.
+    fn valid_loss(&self, clean_context: f64) -> Result<(f64, f64), TrainError> {
         let o = &self.run.options;
         let mut rng = ChaCha8Rng::seed_from_u64(VALID_SEED);
-        let mut total = 0.0;
+        let (mut epsilon, mut repeats) = (0.0, 0.0);
         for _ in 0..VALID_BATCHES {
-            let (x0, valid) =
-                crop_batch(&mut rng, &self.run.valid, 64, o.min_segments, o.max_segments, &self.run.device)?;
-            let loss = epsilon_loss(&self.model, &self.noise, &x0, &valid, clean_context, &mut rng)?;
-            total += f64::from(loss.to_scalar::<f32>()?);
+            // The validation crops start anywhere, whatever the training crops do, so the loss
+            // stays comparable between runs.
+            let crops = Crops { phrase_crops: 0.0, ..Crops::of(o) };
+            let (x0, valid) = crop_batch(&mut rng, &self.run.valid, 64, crops, &self.run.device)?;
+            let loss = batch_loss(&self.model, &self.noise, &x0, &valid, clean_context, true, &mut rng)?;
+            epsilon += f64::from(loss.epsilon.to_scalar::<f32>()?);
+            if let Some(loss) = loss.repeats {
+                repeats += f64::from(loss.to_scalar::<f32>()?);
+            }
         }
-        Ok(total / VALID_BATCHES as f64)
+        Ok((epsilon / VALID_BATCHES as f64, repeats / VALID_BATCHES as f64))
     }
 }
 
@@ -291,19 +353,34 @@ impl Task for PriorTask {
 
     fn loss(&mut self, _step: u64, rng: &mut ChaCha8Rng) -> Result<(Tensor, Metrics), TrainError> {
         let o = &self.run.options;
-        let (x0, valid) =
-            crop_batch(rng, &self.run.train, o.schedule.batch, o.min_segments, o.max_segments, &self.run.device)?;
-        Ok((epsilon_loss(&self.model, &self.noise, &x0, &valid, o.clean_context, rng)?, Metrics::new()))
+        let (x0, valid) = crop_batch(rng, &self.run.train, o.schedule.batch, Crops::of(o), &self.run.device)?;
+        let weight = o.repeat_weight;
+        let loss = batch_loss(&self.model, &self.noise, &x0, &valid, o.clean_context, weight > 0.0, rng)?;
+        match loss.repeats {
+            Some(repeats) => {
+                let metrics = Metrics::from([("repeat_loss".into(), f64::from(repeats.to_scalar::<f32>()?))]);
+                Ok(((loss.epsilon + (repeats * weight)?)?, metrics))
+            }
+            None => Ok((loss.epsilon, Metrics::new())),
+        }
     }
 
     fn evaluate(&mut self) -> Result<Metrics, TrainError> {
         if self.run.valid.sequences.is_empty() {
             return Ok(Metrics::new());
         }
-        let mut metrics = Metrics::from([("valid_loss".into(), self.valid_loss(0.0)?)]);
+        let (epsilon, repeats) = self.valid_loss(0.0)?;
+        let mut metrics = Metrics::from([("valid_loss".into(), epsilon)]);
+        if self.run.config.repeat_head {
+            metrics.insert("valid_repeat_loss".into(), repeats);
+        }
         if self.run.config.clean_context {
             // Every crop with some latents clean: the loss of infilling from clean context.
-            metrics.insert("valid_clean_context_loss".into(), self.valid_loss(1.0)?);
+            let (epsilon, repeats) = self.valid_loss(1.0)?;
+            metrics.insert("valid_clean_context_loss".into(), epsilon);
+            if self.run.config.repeat_head {
+                metrics.insert("valid_clean_context_repeat_loss".into(), repeats);
+            }
         }
         Ok(metrics)
     }
@@ -340,22 +417,21 @@ pub fn train_prior(mut run: PriorRun, control: &RunControl<'_>) -> Result<LogLin
     run.valid.scale(run.config.data_scale);
     let varmap = VarMap::new();
     let model = PriorTransformer::new(&run.config, VarBuilder::from_varmap(&varmap, DType::F32, &run.device))?;
-    match run.init.take() {
-        Some(init) => {
-            for (name, var) in super::run::named_vars(&varmap) {
-                match init.get(&name) {
-                    Some(tensor) => var.set(&tensor.to_dtype(DType::F32)?)?,
-                    // Fine-tuning a prior without the copy weights into one with them: they start
-                    // at 0, where the new model computes (nearly, see the pointer's gate) what
-                    // the old one did.
-                    None if name.ends_with("copy_gain") || name.starts_with("pointer.") => {
-                        var.set(&var.zeros_like()?)?
-                    }
-                    None => return Err(TrainError::Data(format!("the initial weights lack {name}"))),
-                }
+    seeded_init(&varmap, run.options.schedule.seed)?;
+    if let Some(init) = run.init.take() {
+        for (name, var) in super::run::named_vars(&varmap) {
+            match init.get(&name) {
+                Some(tensor) => var.set(&tensor.to_dtype(DType::F32)?)?,
+                // Fine-tuning a prior without the copy weights into one with them: they start
+                // at 0, where the new model computes (nearly, see the pointer's gate) what the
+                // old one did.
+                None if name.ends_with("copy_gain") || name.starts_with("pointer.") => var.set(&var.zeros_like()?)?,
+                // The repeat head changes no ε: it keeps its seeded start (queries and keys at 0
+                // would never get a gradient).
+                None if name.starts_with("repeats.") => {}
+                None => return Err(TrainError::Data(format!("the initial weights lack {name}"))),
             }
         }
-        None => seeded_init(&varmap, run.options.schedule.seed)?,
     }
     let model_path = control.out_dir.join("prior.safetensors");
     let mut task = PriorTask { run, model, noise: NoiseSchedule::default(), varmap: varmap.clone(), model_path };
