@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use crossbeam_channel::bounded;
 use rebar_plugin::clip::{ClipNote, Region};
-use rebar_plugin::params::{KeyRoot, ScaleKind};
+use rebar_plugin::params::{KeyRoot, RepeatMode, ScaleKind};
 use rebar_plugin::processor::{BlockSettings, InputEvent, NoteIn, Processor, CAPTURE_CAPACITY};
 use rebar_plugin::schedule::{Playback, Variation};
 use rebar_plugin::timeline::BlockTimeline;
@@ -61,6 +61,7 @@ fn processor(with_variation: bool) -> (Processor, BlockSettings) {
             key_root: KeyRoot::Any,
             key_scale: ScaleKind::Major,
             stick_to_kept: false,
+            repeats: RepeatMode::Drawn,
         },
     };
     (Processor::new(AudioEnds { to_worker, playbacks, empty_clips }, region), settings)

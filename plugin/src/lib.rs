@@ -80,6 +80,7 @@ impl Rebar {
                 key_root: p.key_root.value(),
                 key_scale: p.key_scale.value(),
                 stick_to_kept: p.stick_to_kept.value(),
+                repeats: p.repeats.value(),
             },
         }
     }

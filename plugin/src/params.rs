@@ -49,6 +49,9 @@ pub struct RebarParams {
     /// more closely and vary less.
     #[id = "stick"]
     pub stick_to_kept: BoolParam,
+    /// Whether new bars repeat other bars note for note, and which.
+    #[id = "repeats"]
+    pub repeats: EnumParam<RepeatMode>,
 
     #[id = "mode"]
     pub mode: EnumParam<PlayMode>,
@@ -76,6 +79,19 @@ pub enum PlayMode {
     Replace,
     /// Play the variation on top of the input.
     Layer,
+}
+
+/// How regenerated bars repeat (the engine's `Repeats`).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepeatMode {
+    /// The model decides which new 2-bar phrases repeat kept or other new ones, as tunes do.
+    Drawn,
+    /// New phrases repeat where the phrases they replace repeated.
+    #[name = "Keep form"]
+    KeepForm,
+    /// Every new phrase is new material.
+    #[name = "All new"]
+    AllNew,
 }
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +172,7 @@ impl Default for RebarParams {
             key_root: EnumParam::new("Key", KeyRoot::Any),
             key_scale: EnumParam::new("Scale", ScaleKind::Major),
             stick_to_kept: BoolParam::new("Stick to kept bars", false),
+            repeats: EnumParam::new("Repeats", RepeatMode::Drawn),
             mode: EnumParam::new("Mode", PlayMode::Replace),
             variation: IntParam::new("Variation", 0, IntRange::Linear { min: 0, max: MAX_HISTORY }),
             play_original: BoolParam::new("Play original", false),

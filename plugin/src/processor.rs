@@ -261,7 +261,7 @@ fn slot(channel: u8, key: u8) -> usize {
 mod tests {
     use super::*;
     use crate::clip::ClipNote;
-    use crate::params::{KeyRoot, ScaleKind};
+    use crate::params::{KeyRoot, RepeatMode, ScaleKind};
     use crate::schedule::Variation;
     use crossbeam_channel::{bounded, Receiver, Sender};
 
@@ -311,6 +311,7 @@ mod tests {
                 key_root: KeyRoot::Any,
                 key_scale: ScaleKind::Major,
                 stick_to_kept: false,
+                repeats: RepeatMode::Drawn,
             },
         }
     }

@@ -20,12 +20,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
-use rebar_engine::engine::{BarSelection, Engine, InfillOptions};
+use rebar_engine::engine::{BarSelection, Engine, InfillOptions, Repeats};
 use rebar_engine::melody::scale::Scale;
 use rebar_engine::sample::KnownLatents;
 
 use crate::clip::{bar_is_selected, Clip, ClipNote, Region};
-use crate::params::{KeyRoot, ScaleKind};
+use crate::params::{KeyRoot, RepeatMode, ScaleKind};
 use crate::schedule::Playback;
 use crate::session::{Generation, Session};
 
@@ -44,6 +44,7 @@ pub struct Request {
     pub key_scale: ScaleKind,
     /// Infill from the kept bars as they are (clean context) instead of re-noised (Algorithm 1).
     pub stick_to_kept: bool,
+    pub repeats: RepeatMode,
 }
 
 /// Messages to the worker.
@@ -253,6 +254,11 @@ fn infill_options(request: &Request, seed: u64) -> Result<InfillOptions, String>
         seed,
         key,
         known: if request.stick_to_kept { KnownLatents::Clean } else { KnownLatents::Renoised },
+        repeats: match request.repeats {
+            RepeatMode::Drawn => Repeats::Drawn,
+            RepeatMode::KeepForm => Repeats::KeepForm,
+            RepeatMode::AllNew => Repeats::Off,
+        },
         ..InfillOptions::default()
     })
 }
@@ -271,12 +277,18 @@ mod tests {
             key_root: KeyRoot::D,
             key_scale: ScaleKind::Dorian,
             stick_to_kept: false,
+            repeats: RepeatMode::Drawn,
         };
         let options = infill_options(&request, 9).unwrap();
         assert_eq!((options.variations, options.seed, options.known), (3, 9, KnownLatents::Renoised));
+        assert_eq!(options.repeats, Repeats::Drawn);
         assert!((options.temperature - 1.2).abs() < 1e-6);
         assert_eq!(options.key, Some("D dorian".parse::<Scale>().unwrap()));
         let sticking = infill_options(&Request { stick_to_kept: true, key_root: KeyRoot::Any, ..request }, 9).unwrap();
         assert_eq!((sticking.known, sticking.key), (KnownLatents::Clean, None));
+        let forms = [(RepeatMode::KeepForm, Repeats::KeepForm), (RepeatMode::AllNew, Repeats::Off)];
+        for (mode, repeats) in forms {
+            assert_eq!(infill_options(&Request { repeats: mode, ..request }, 9).unwrap().repeats, repeats);
+        }
     }
 }

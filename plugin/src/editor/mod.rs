@@ -197,6 +197,7 @@ impl RebarEditor {
                                 set(setter, &p.stick_to_kept, stick);
                             }
                         });
+                        enum_control(ui, setter, &p.repeats, "Repeats", 90.0);
                         enum_control(ui, setter, &p.mode, "Mode", 80.0);
                         enum_control(ui, setter, &p.capture_source, "Capture", 150.0);
                         int_control(ui, setter, &p.capture_bars, "Bars", 1..=crate::clip::MAX_BARS as i32);
