@@ -178,7 +178,7 @@ impl RebarEditor {
                 ui,
                 |ui| {
                     ui.horizontal(|ui| {
-                        ui.spacing_mut().item_spacing.x = 18.0;
+                        ui.spacing_mut().item_spacing.x = 14.0;
                         int_control(ui, setter, &p.variations, "Variations", 1..=8);
                         ui.vertical(|ui| {
                             label(ui, "Temperature");
