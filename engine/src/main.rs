@@ -397,6 +397,9 @@ struct EvalArgs {
     /// Repeats drawn from the prior's repeat head, or none.
     #[arg(long, value_enum, default_value_t = Repeats::default())]
     repeats: Repeats,
+    /// Added to the repeat head's gate logit when drawing repeats (the calibration knob).
+    #[arg(long, allow_negative_numbers = true, default_value_t = InfillOptions::CALIBRATED_REPEAT_OFFSET)]
+    repeat_offset: f64,
     /// Where the DDIM steps fall.
     #[arg(long, value_enum, default_value_t = default_spacing())]
     spacing: Spacing,
@@ -638,6 +641,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 guidance: args.guidance,
                 known: args.known,
                 repeats: args.repeats,
+                repeat_offset: args.repeat_offset,
                 ..InfillOptions::default()
             };
             let test = first_sixteen_bars(&data.tunes);
@@ -671,6 +675,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "guidance": options.guidance,
                     "known": format!("{:?}", options.known),
                     "repeats": format!("{:?}", options.repeats),
+                    "repeat_offset": options.repeat_offset,
                     "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
                     "temperature": options.temperature,
                 },
