@@ -265,9 +265,7 @@ impl Engine {
         }
         Ok(results)
     }
-}
 
-impl Engine {
     /// Every variation's repeat plan (see [`crate::sample::repeats`]), drawn from the repeat head
     /// at the start of sampling, one generated latent at a time from the first: generated
     /// latents are pure noise at the first step's level, known latents clean (re-noised to that
