@@ -22,6 +22,7 @@ use crate::data::windows::Window;
 use crate::melody::scale::Scale;
 use crate::melody::tokens::Token;
 use crate::melody::{Melody, Note};
+use crate::prior::repeats::RepeatLogits;
 use crate::prior::{PriorTransformer, TrainedPrior};
 use crate::sample::repeats::draw_choice;
 use crate::sample::{sample, KnownLatents, RepeatPlan, SampleError, SampleRequest, Sampler};
@@ -233,7 +234,7 @@ impl Engine {
         // Every latent of a clip is real (no padding): one mask serves every reverse step.
         let all_valid =
             Tensor::ones((options.variations.max(1), segments.len()), candle_core::DType::F32, self.device())?;
-        let predict = |x: &Tensor, levels: &[f32]| predict_in_halves(model, x, levels, &all_valid);
+        let predict = |x: &Tensor, levels: &[f32]| Ok(predict_in_halves(model, x, levels, &all_valid, false)?.0);
         let plan = match options.repeats {
             Repeats::Drawn => Some(self.draw_repeats(&known, &generate, options, &all_valid)?),
             Repeats::KeepForm => Some(RepeatPlan::from_input(&known, &generate, options.variations.max(1))?),
@@ -308,7 +309,7 @@ impl Engine {
         for i in (0..t).filter(|&i| generate[i]) {
             let levels: Vec<f32> = is_known.iter().map(|&k| if k { known_level } else { start }).collect();
             let input = Tensor::from_slice(&x, (v, t, d), known.device())?;
-            let (_, logits) = model.forward_with_repeats(&input, &levels, valid, true)?;
+            let (_, logits) = predict_in_halves(model, &input, &levels, valid, true)?;
             let logits = logits.ok_or(EngineError::NoRepeatHead)?;
             let gates = logits.gate.to_vec2::<f32>()?;
             let has_source = logits.has_source.to_vec2::<f32>()?;
@@ -369,27 +370,34 @@ const REPEAT_PLAN_STREAM: u64 = 0x7E9E_A7ED;
 /// ε̂ for a batch of variations (levels per variation or per latent), computed as two halves on
 /// two threads. With a handful of variations the matmuls are too small for candle to spread over
 /// cores itself, so splitting the batch is what uses the second core (measured in BENCHMARKS.md).
+/// With `repeats`, the repeat head's logits come too (see [`PriorTransformer::forward_with_repeats`]).
 fn predict_in_halves(
     model: &PriorTransformer,
     x: &Tensor,
     levels: &[f32],
     valid: &Tensor,
-) -> candle_core::Result<Tensor> {
+    repeats: bool,
+) -> candle_core::Result<(Tensor, Option<RepeatLogits>)> {
     let batch = x.dim(0)?;
     if batch < 2 {
-        return model.forward(x, levels, valid);
+        return model.forward_with_repeats(x, levels, valid, repeats);
     }
     let half = batch / 2;
     let (x_a, x_b) = (x.narrow(0, 0, half)?, x.narrow(0, half, batch - half)?);
     let (valid_a, valid_b) = (valid.narrow(0, 0, half)?, valid.narrow(0, half, batch - half)?);
     let (levels_a, levels_b) = levels.split_at(half * (levels.len() / batch));
     let (a, b) = std::thread::scope(|scope| {
-        let first = scope.spawn(|| model.forward(&x_a, levels_a, &valid_a));
-        let second = model.forward(&x_b, levels_b, &valid_b);
+        let first = scope.spawn(|| model.forward_with_repeats(&x_a, levels_a, &valid_a, repeats));
+        let second = model.forward_with_repeats(&x_b, levels_b, &valid_b, repeats);
         (first.join(), second)
     });
-    let a = a.map_err(|_| candle_core::Error::Msg("a sampling thread panicked".into()))??;
-    Tensor::cat(&[a, b?], 0)
+    let (eps_a, logits_a) = a.map_err(|_| candle_core::Error::Msg("a sampling thread panicked".into()))??;
+    let (eps_b, logits_b) = b?;
+    let logits = match (logits_a, logits_b) {
+        (Some(a), Some(b)) => Some(RepeatLogits::cat(&a, &b)?),
+        _ => None,
+    };
+    Ok((Tensor::cat(&[eps_a, eps_b], 0)?, logits))
 }
 
 /// The odd-bar rule: notes starting in selected bars from `generated`, the rest from `input`,

@@ -53,6 +53,17 @@ pub struct RepeatLogits {
     pub has_source: Tensor,
 }
 
+impl RepeatLogits {
+    /// Two batches' logits as one, `a`'s sequences first.
+    pub fn cat(a: &Self, b: &Self) -> Result<Self> {
+        Ok(Self {
+            gate: Tensor::cat(&[&a.gate, &b.gate], 0)?,
+            pointer: Tensor::cat(&[&a.pointer, &b.pointer], 0)?,
+            has_source: Tensor::cat(&[&a.has_source, &b.has_source], 0)?,
+        })
+    }
+}
+
 impl RepeatHead {
     pub fn new(width: usize, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
