@@ -35,6 +35,11 @@ pub const SAME_LATENT: f64 = 1e-6;
 /// Logits added where a pair is not allowed; finite so that masked sums stay finite.
 const EXCLUDED: f32 = -1e9;
 
+/// Whether a pointer logit is one of an excluded pair (a real logit never comes near −1e9).
+pub fn is_excluded(logit: f32) -> bool {
+    logit < EXCLUDED / 2.0
+}
+
 /// The repeat head: weight names `repeats.query`, `repeats.key`, `repeats.gate`, `repeats.gain`.
 #[derive(Clone, Debug)]
 pub struct RepeatHead {

@@ -14,7 +14,7 @@
 use candle_core::{Result, Tensor};
 use rand::Rng;
 
-use crate::prior::repeats::SAME_LATENT;
+use crate::prior::repeats::{is_excluded, SAME_LATENT};
 
 /// Per variation, per latent: the latent whose value it takes (itself when it is new).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,14 +66,6 @@ impl RepeatPlan {
         }
         at
     }
-
-    /// The fraction of generated latents that repeat another (for reports).
-    pub fn repeat_rate(&self, generate: &[bool]) -> f64 {
-        let generated = self.repeats.len() * generate.iter().filter(|&&g| g).count();
-        let repeating =
-            self.repeats.iter().flat_map(|row| row.iter().enumerate().filter(|&(i, &j)| generate[i] && i != j)).count();
-        repeating as f64 / generated.max(1) as f64
-    }
 }
 
 /// One latent's draw from the head: `None` for new, else the source it repeats. `gate` is the
@@ -89,10 +81,11 @@ pub fn draw_choice(gate: f32, pointer: &[f32], rng: &mut impl Rng) -> Option<usi
 /// A draw from softmax(`logits`), skipping the excluded (−1e9) entries; `None` if all are.
 fn draw_source(logits: &[f32], rng: &mut impl Rng) -> Option<usize> {
     let top = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if top < -1e8 {
+    if is_excluded(top) {
         return None;
     }
-    let weights: Vec<f64> = logits.iter().map(|&l| if l < -1e8 { 0.0 } else { f64::from(l - top).exp() }).collect();
+    let weights: Vec<f64> =
+        logits.iter().map(|&l| if is_excluded(l) { 0.0 } else { f64::from(l - top).exp() }).collect();
     let mut left = rng.random::<f64>() * weights.iter().sum::<f64>();
     for (j, w) in weights.iter().enumerate() {
         if *w > 0.0 && left < *w {
@@ -140,6 +133,5 @@ mod tests {
         // 2 repeats the generated 1 (no kept equal), 3 the kept 0, 5 the generated 4, 6 is new.
         assert_eq!(plan.repeats, vec![vec![0, 1, 1, 0, 4, 4, 6]; 2]);
         assert_eq!(plan.root(0, 2), 1);
-        assert!((plan.repeat_rate(&generate) - 3.0 / 6.0).abs() < 1e-12);
     }
 }
