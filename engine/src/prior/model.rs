@@ -383,7 +383,8 @@ impl PriorTransformer {
         let mask_bias = ((valid.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
         let levels = Tensor::from_vec(sqrt_alpha_bar.to_vec(), (b, per_latent), device)?.broadcast_as((b, t))?;
         let levels = levels.contiguous()?;
-        let copies = if self.config.copy_attention || self.config.copy_pointer || self.config.repeat_head {
+        // The repeat head reads the copy bias too, but only when its logits are asked for.
+        let copies = if self.config.copy_attention || self.config.copy_pointer || (self.config.repeat_head && repeats) {
             Some(Copies::new(x_t, &levels)?)
         } else {
             None
