@@ -19,9 +19,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::data::Tune;
 use crate::engine::{splice, BarSelection, Engine, EngineError, InfillOptions};
 use crate::melody::{tokens, Melody};
-use crate::metrics::{frame_overlaps, QualityRow, SetStats};
+use crate::metrics::{frame_overlaps, QualityRow, SetStats, FRAME_BARS, HOP_BARS};
 use crate::midi::Meter;
-use crate::time::STEPS_PER_BAR;
+use crate::time::{STEPS_PER_BAR, STEPS_PER_BEAT};
 use crate::train::normal_tensor;
 use crate::vae::segments::{melody_from_segments, to_segments};
 use crate::vae::tools::slerp;
@@ -83,6 +83,15 @@ pub struct Shape {
     /// Mean distance in semitones between the mean pitches of adjacent 2-bar windows: how far
     /// the register moves every two bars.
     pub register_step: f64,
+    /// Mean pitch OA of each pair of adjacent frames, by the pair's place in the melody: where
+    /// (at the selection's edges or inside it) self-similarity is lost.
+    pub pitch_oa_by_pair: Vec<f64>,
+    /// The same of the duration OAs.
+    pub duration_oa_by_pair: Vec<f64>,
+    /// Mean number of notes starting in each 2-bar window, by window.
+    pub notes_by_window: Vec<f64>,
+    /// Mean note length in beats of each 2-bar window's notes, by window.
+    pub beats_by_window: Vec<f64>,
 }
 
 impl Shape {
@@ -90,11 +99,29 @@ impl Shape {
         let (mut pitch, mut duration) = (Vec::new(), Vec::new());
         let (mut repeated, mut windows_with_notes) = (0usize, 0usize);
         let (mut register_moves, mut register_pairs) = (0.0, 0usize);
+        let (mut pitch_by_pair, mut duration_by_pair) = (Means::default(), Means::default());
+        let (mut notes_by_window, mut beats_by_window) = (Means::default(), Means::default());
         for melody in melodies {
             let (p, d) = frame_overlaps(&melody.notes, melody.bars);
+            // Pairs are only listed when both frames hold notes, so places are comparable only
+            // when every frame does; those melodies are nearly all of a real set.
+            if p.len() + 1 == ((melody.bars.saturating_sub(FRAME_BARS)) / HOP_BARS + 1) as usize {
+                pitch_by_pair.add(&p);
+                duration_by_pair.add(&d);
+            }
             pitch.extend(p);
             duration.extend(d);
             let windows = two_bar_windows(melody);
+            notes_by_window.add(&windows.iter().map(|w| w.len() as f64).collect::<Vec<_>>());
+            beats_by_window.add(
+                &windows
+                    .iter()
+                    .map(|w| {
+                        let steps: u32 = w.iter().map(|&(_, _, len)| len).sum();
+                        f64::from(steps) / f64::from(STEPS_PER_BEAT) / w.len().max(1) as f64
+                    })
+                    .collect::<Vec<_>>(),
+            );
             for (i, window) in windows.iter().enumerate().filter(|(_, w)| !w.is_empty()) {
                 windows_with_notes += 1;
                 repeated += usize::from(windows.iter().enumerate().any(|(j, other)| j != i && other == window));
@@ -114,7 +141,32 @@ impl Shape {
             duration_oa_quantiles: quantiles(&mut duration),
             repeated_windows: repeated as f64 / windows_with_notes.max(1) as f64,
             register_step: register_moves / register_pairs.max(1) as f64,
+            pitch_oa_by_pair: pitch_by_pair.means(),
+            duration_oa_by_pair: duration_by_pair.means(),
+            notes_by_window: notes_by_window.means(),
+            beats_by_window: beats_by_window.means(),
         }
+    }
+}
+
+/// Running means of equally long rows of values, element by element.
+#[derive(Default)]
+struct Means {
+    sums: Vec<f64>,
+    rows: usize,
+}
+
+impl Means {
+    fn add(&mut self, row: &[f64]) {
+        if self.sums.len() < row.len() {
+            self.sums.resize(row.len(), 0.0);
+        }
+        self.sums.iter_mut().zip(row).for_each(|(sum, value)| *sum += value);
+        self.rows += 1;
+    }
+
+    fn means(&self) -> Vec<f64> {
+        self.sums.iter().map(|sum| sum / self.rows.max(1) as f64).collect()
     }
 }
 
