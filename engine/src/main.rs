@@ -292,9 +292,22 @@ struct RunArgs {
     /// Stop (after a checkpoint) after this many minutes; resume later with --resume.
     #[arg(long)]
     max_minutes: Option<f64>,
+    /// Train on the first CUDA GPU: needs a build with the `cuda` feature. The data pipeline and
+    /// the optimizer's update stay on the CPU; a run on one device resumes on the other.
+    #[arg(long)]
+    cuda: bool,
 }
 
 impl RunArgs {
+    /// Where the model trains.
+    fn device(&self) -> Result<candle_core::Device> {
+        if self.cuda {
+            candle_core::Device::new_cuda(0).context("--cuda: no CUDA device (or a build without the `cuda` feature)")
+        } else {
+            Ok(candle_core::Device::Cpu)
+        }
+    }
+
     /// The schedule: these arguments over the model's defaults.
     fn schedule(&self, defaults: Schedule) -> Schedule {
         Schedule {
@@ -528,7 +541,7 @@ fn dataset(args: DatasetArgs) -> Result<()> {
 }
 
 fn train_vae_command(args: TrainVaeArgs) -> Result<()> {
-    let device = candle_core::Device::Cpu;
+    let device = args.run.device()?;
     let train = load_dataset(&args.run.data)?;
     let valid = args.run.valid.as_deref().map(load_dataset).transpose()?;
     let config = VaeConfig {
@@ -756,7 +769,7 @@ fn attribute(args: AttributeArgs) -> Result<()> {
 }
 
 fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
-    let device = candle_core::Device::Cpu;
+    let device = args.run.device()?;
     let vae = load_vae(args.vae.as_deref())?;
     let preprocess = vae.preprocess.clone().context("the VAE file has no latent preprocessing")?;
     let defaults = PriorTrainOptions::default();

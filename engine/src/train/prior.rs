@@ -421,7 +421,7 @@ pub fn train_prior(mut run: PriorRun, control: &RunControl<'_>) -> Result<LogLin
     if let Some(init) = run.init.take() {
         for (name, var) in super::run::named_vars(&varmap) {
             match init.get(&name) {
-                Some(tensor) => var.set(&tensor.to_dtype(DType::F32)?)?,
+                Some(tensor) => var.set(&tensor.to_dtype(DType::F32)?.to_device(var.device())?)?,
                 // Fine-tuning a prior without the copy weights into one with them: they start
                 // at 0, where the new model computes (nearly, see the pointer's gate) what the
                 // old one did.

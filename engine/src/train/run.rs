@@ -133,7 +133,7 @@ pub fn run<T: Task>(task: &mut T, varmap: &VarMap, control: &RunControl<'_>) -> 
         for (name, var) in &vars {
             let tensor =
                 saved.tensors.get(name).ok_or_else(|| TrainError::Resume(format!("checkpoint lacks {name}")))?;
-            var.set(tensor)?;
+            var.set(&tensor.to_device(var.device())?)?;
         }
         optimizer.load_state(&saved.tensors, step)?;
         resumed = Some(saved.tensors);
