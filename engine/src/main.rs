@@ -407,6 +407,10 @@ struct EvalArgs {
     /// clean context).
     #[arg(long, value_enum, default_value_t = KnownLatents::Renoised)]
     known: KnownLatents,
+    /// With --known renoised: the fraction of the steps, from the noisiest, that paste the known
+    /// latents clean first (0: Algorithm 1 throughout).
+    #[arg(long, default_value_t = InfillOptions::DEFAULT_CLEAN_STEPS)]
+    clean_steps: f64,
     /// Repeats drawn from the prior's repeat head, or none.
     #[arg(long, value_enum, default_value_t = Repeats::default())]
     repeats: Repeats,
@@ -653,6 +657,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 resample: args.resample,
                 guidance: args.guidance,
                 known: args.known,
+                clean_steps: args.clean_steps,
                 repeats: args.repeats,
                 repeat_offset: args.repeat_offset,
                 ..InfillOptions::default()
@@ -687,6 +692,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "resample": options.resample,
                     "guidance": options.guidance,
                     "known": format!("{:?}", options.known),
+                    "clean_steps": options.clean_steps,
                     "repeats": format!("{:?}", options.repeats),
                     "repeat_offset": options.repeat_offset,
                     "prior_trained_with_clean_context": engine.prior.model.config.clean_context,

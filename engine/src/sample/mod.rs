@@ -17,6 +17,10 @@
 //!   [`crate::train::prior`]), the known latents are pasted as they are, at level √ᾱ = 1, at every
 //!   step, and the model gets one noise level per latent; Algorithm 1 shows the generated latents
 //!   their neighbours only through the current step's noise.
+//! - **A clean start** (`clean_steps` = f): the first f of the steps paste the known latents
+//!   clean, the rest follow Algorithm 1. The noisiest steps settle what the generated latents
+//!   become as a whole (their rhythm and register), and there the model sees its context
+//!   exactly; the later steps, re-noised, keep Algorithm 1's spread (BENCHMARKS.md, prior v8).
 //! - **Reconstruction guidance** (Ho et al., 2022, eq. 7), an option on top of Algorithm 1: see
 //!   [`guided_noise`].
 //! - **Temperature** scales the initial noise and every fresh noise draw.
@@ -50,8 +54,8 @@ pub enum Sampler {
 /// How the known latents enter the reverse process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 pub enum KnownLatents {
-    /// Re-noised to every step's level and pasted (Algorithm 1): the default, which scores
-    /// closer to the paper's row (BENCHMARKS.md).
+    /// Re-noised to every step's level and pasted (Algorithm 1), after the request's clean
+    /// start, if any: the default, which scores closer to the paper's row (BENCHMARKS.md).
     #[default]
     Renoised,
     /// Pasted clean, at level 1 (needs a prior trained with clean context).
@@ -104,8 +108,10 @@ pub struct SampleRequest<'a> {
     pub resample: usize,
     /// Weight w_r of reconstruction guidance; 0 is plain Algorithm 1.
     pub guidance: f64,
-    /// Keep the known latents clean (level 1) instead of re-noising them (Algorithm 1).
-    pub clean_known: bool,
+    /// Fraction of the steps, from the noisiest, in which the known latents are pasted clean
+    /// (level 1) instead of re-noised (Algorithm 1): 0 is Algorithm 1 throughout, 1 clean
+    /// throughout (both need a prior trained with clean context but 0).
+    pub clean_steps: f64,
     /// Which generated latents repeat which, per variation; `None`: all are new.
     pub repeats: Option<&'a RepeatPlan>,
 }
@@ -158,7 +164,7 @@ impl Planned {
 
 /// Runs the reverse process with `predict_noise(x_t [v, t, d], √ᾱ) → ε̂` and returns
 /// `[variations, t, d]`. The levels are one per variation, or one per latent (`[v, t]` row-major)
-/// when `request.clean_known`. `progress` gets the fraction done after each step; setting
+/// in the steps that paste the known latents clean (`request.clean_steps`). `progress` gets the fraction done after each step; setting
 /// `cancel` stops at the next step.
 pub fn sample(
     predict_noise: &dyn Fn(&Tensor, &[f32]) -> Result<Tensor>,
@@ -182,15 +188,18 @@ pub fn sample(
     let mask = Tensor::from_vec(mask, (v, t_len, 1), device)?;
     let known_mask = (1.0 - &mask)?;
     let known = &planned.known;
-    let paste = |x: &Tensor, alpha_bar: f64, rng: &mut ChaCha8Rng| -> Result<Tensor> {
-        let alpha_bar = if request.clean_known { 1.0 } else { alpha_bar };
+    let paste = |x: &Tensor, alpha_bar: f64, clean: bool, rng: &mut ChaCha8Rng| -> Result<Tensor> {
+        let alpha_bar = if clean { 1.0 } else { alpha_bar };
         let noisy_known = ((known * alpha_bar.sqrt())?
             + (normal_tensor(rng, v * t_len, dim, device)?.reshape((v, t_len, dim))? * (1.0 - alpha_bar).sqrt())?)?;
         planned.tie((x.broadcast_mul(&mask)? + noisy_known.broadcast_mul(&known_mask)?)?)
     };
 
     let steps = timesteps(request.sampler, schedule);
-    let mut x = paste(&noise(&mut rng)?, schedule.alpha_bar(steps[0]), &mut rng)?;
+    // Steps 0 .. clean_count see clean known latents; the paste after step i prepares step i + 1.
+    let clean_count = (request.clean_steps.clamp(0.0, 1.0) * steps.len() as f64).round() as usize;
+    let clean_at = |i: usize| i < clean_count;
+    let mut x = paste(&noise(&mut rng)?, schedule.alpha_bar(steps[0]), clean_at(0), &mut rng)?;
     for (i, &t) in steps.iter().enumerate() {
         if cancel.load(Ordering::Relaxed) {
             return Err(SampleError::Cancelled);
@@ -204,10 +213,18 @@ pub fn sample(
                 let ratio = alpha_bar / alpha_bar_prev;
                 x = ((x * ratio.sqrt())? + (noise_at_unit(&mut rng)? * (1.0 - ratio).max(0.0).sqrt())?)?;
             }
-            let eps =
-                guided_noise(predict_noise, request, &planned.generate, &x, alpha_bar, known, (&mask, &known_mask))?;
+            let eps = guided_noise(
+                predict_noise,
+                request,
+                clean_at(i),
+                &planned.generate,
+                &x,
+                alpha_bar,
+                known,
+                (&mask, &known_mask),
+            )?;
             x = reverse_step(schedule, request, &x, eps, (t, prev), &mut rng, &noise)?;
-            x = paste(&x, alpha_bar_prev, &mut rng)?;
+            x = paste(&x, alpha_bar_prev, clean_at(i + 1), &mut rng)?;
         }
         progress((i + 1) as f32 / steps.len() as f32);
     }
@@ -223,6 +240,7 @@ pub fn sample(
 fn guided_noise(
     predict_noise: &dyn Fn(&Tensor, &[f32]) -> Result<Tensor>,
     request: &SampleRequest<'_>,
+    clean_known: bool,
     generate: &[Vec<bool>],
     x: &Tensor,
     alpha_bar: f64,
@@ -230,13 +248,13 @@ fn guided_noise(
     (generated_mask, known_mask): (&Tensor, &Tensor),
 ) -> Result<Tensor> {
     let level = alpha_bar.sqrt() as f32;
-    let levels: Vec<f32> = if request.clean_known {
+    let levels: Vec<f32> = if clean_known {
         generate.iter().flatten().map(|&generated| if generated { level } else { 1.0 }).collect()
     } else {
         vec![level; x.dim(0)?]
     };
     let has_known = generate.iter().flatten().any(|&g| !g);
-    if request.guidance <= 0.0 || !has_known || request.clean_known {
+    if request.guidance <= 0.0 || !has_known || clean_known {
         return predict_noise(x, &levels);
     }
     let tracked = Var::from_tensor(x)?;
@@ -369,7 +387,7 @@ mod tests {
             sampler,
             resample: 1,
             guidance: 0.0,
-            clean_known: false,
+            clean_steps: 0.0,
             repeats: None,
         }
     }
@@ -381,10 +399,10 @@ mod tests {
         let generate = [false, true, true, true];
         // Variation 0: latent 2 repeats the known 0, latent 3 the generated 1; the others plain.
         let plan = RepeatPlan { repeats: vec![vec![0, 1, 0, 1], vec![0, 1, 2, 3], vec![0, 1, 2, 3]] };
-        for clean_known in [false, true] {
+        for clean_steps in [0.0, 1.0] {
             let predict = |x: &Tensor, _: &[f32]| x * 0.3;
             let request = SampleRequest {
-                clean_known,
+                clean_steps,
                 repeats: Some(&plan),
                 ..request(&known, &generate, Sampler::Ddim { steps: 10, eta: 1.0, spacing: Spacing::Uniform }, 4)
             };
@@ -423,12 +441,12 @@ mod tests {
             (Sampler::Ddim { steps: 20, eta: 0.0, spacing: Spacing::Quadratic }, 1),
             (Sampler::Ddim { steps: 10, eta: 0.0, spacing: Spacing::Uniform }, 3),
         ] {
-            for clean_known in [false, true] {
+            for clean_steps in [0.0, 0.5, 1.0] {
                 let predict = oracle(&schedule);
                 let out = sample(
                     &predict,
                     &schedule,
-                    &SampleRequest { resample, clean_known, ..request(&known, &generate, sampler, 3) },
+                    &SampleRequest { resample, clean_steps, ..request(&known, &generate, sampler, 3) },
                     &AtomicBool::new(false),
                     &mut |_| {},
                 )
@@ -450,16 +468,41 @@ mod tests {
         let known = Tensor::new(&[[1.5f32, -1.0], [0.0, 0.0], [0.0, 0.0], [1.5, -1.0]], &Device::Cpu).unwrap();
         let generate = [false, true, true, false];
         let sampler = Sampler::Ddim { steps: 20, eta: 0.0, spacing: Spacing::Uniform };
-        let error = |guidance: f64, clean_known: bool| {
-            let request = SampleRequest { guidance, clean_known, ..request(&known, &generate, sampler, 11) };
+        let error = |guidance: f64, clean_steps: f64| {
+            let request = SampleRequest { guidance, clean_steps, ..request(&known, &generate, sampler, 11) };
             let out = sample(&constant_sequence_model, &schedule, &request, &AtomicBool::new(false), &mut |_| {});
             let out = out.unwrap().to_vec3::<f32>().unwrap();
             let misses = out.iter().flat_map(|v| [&v[1], &v[2]]).flat_map(|row| [row[0] - 1.5, row[1] + 1.0]);
             misses.map(|m| m.abs()).fold(0f32, f32::max)
         };
-        let (renoised, guided, clean) = (error(0.0, false), error(4.0, false), error(0.0, true));
+        let (renoised, guided, clean) = (error(0.0, 0.0), error(4.0, 0.0), error(0.0, 1.0));
         assert!(clean < 1e-4, "clean context: {clean}");
         assert!(guided < renoised / 2.0, "guided {guided} vs Algorithm 1 alone {renoised}");
+    }
+
+    #[test]
+    fn a_clean_start_shows_the_model_clean_known_latents_in_its_first_steps_only() {
+        let schedule = NoiseSchedule::default();
+        let known = Tensor::new(&[[0.5f32, -0.5], [0.0, 0.0], [0.3, 0.3]], &Device::Cpu).unwrap();
+        let generate = [false, true, false];
+        let seen = std::cell::RefCell::new(Vec::new());
+        let predict = |x: &Tensor, levels: &[f32]| {
+            let (v, t, _) = x.dims3()?;
+            // Per latent levels (clean steps) give the known latents level 1; then their rows are exact.
+            let clean = levels.len() == v * t;
+            if clean {
+                assert_eq!((levels[0], levels[2]), (1.0, 1.0));
+                assert_eq!(x.get(0)?.get(0)?.to_vec1::<f32>()?, vec![0.5, -0.5]);
+            } else {
+                assert_eq!(levels.len(), v);
+            }
+            seen.borrow_mut().push(clean);
+            x * 0.1
+        };
+        let sampler = Sampler::Ddim { steps: 8, eta: 0.0, spacing: Spacing::Uniform };
+        let request = SampleRequest { clean_steps: 0.25, ..request(&known, &generate, sampler, 2) };
+        sample(&predict, &schedule, &request, &AtomicBool::new(false), &mut |_| {}).unwrap();
+        assert_eq!(*seen.borrow(), vec![true, true, false, false, false, false, false, false]);
     }
 
     #[test]
