@@ -213,16 +213,7 @@ pub fn sample(
                 let ratio = alpha_bar / alpha_bar_prev;
                 x = ((x * ratio.sqrt())? + (noise_at_unit(&mut rng)? * (1.0 - ratio).max(0.0).sqrt())?)?;
             }
-            let eps = guided_noise(
-                predict_noise,
-                request,
-                clean_at(i),
-                &planned.generate,
-                &x,
-                alpha_bar,
-                known,
-                (&mask, &known_mask),
-            )?;
+            let eps = guided_noise(predict_noise, request, clean_at(i), &planned, &x, alpha_bar, (&mask, &known_mask))?;
             x = reverse_step(schedule, request, &x, eps, (t, prev), &mut rng, &noise)?;
             x = paste(&x, alpha_bar_prev, clean_at(i + 1), &mut rng)?;
         }
@@ -241,12 +232,12 @@ fn guided_noise(
     predict_noise: &dyn Fn(&Tensor, &[f32]) -> Result<Tensor>,
     request: &SampleRequest<'_>,
     clean_known: bool,
-    generate: &[Vec<bool>],
+    planned: &Planned,
     x: &Tensor,
     alpha_bar: f64,
-    known: &Tensor,
     (generated_mask, known_mask): (&Tensor, &Tensor),
 ) -> Result<Tensor> {
+    let (generate, known) = (&planned.generate, &planned.known);
     let level = alpha_bar.sqrt() as f32;
     let levels: Vec<f32> = if clean_known {
         generate.iter().flatten().map(|&generated| if generated { level } else { 1.0 }).collect()
