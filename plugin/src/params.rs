@@ -44,9 +44,9 @@ pub struct RebarParams {
     pub key_root: EnumParam<KeyRoot>,
     #[id = "key-scale"]
     pub key_scale: EnumParam<ScaleKind>,
-    /// Keep the unselected bars as they are while the new ones are generated (clean context),
-    /// instead of re-noising them at every step (Algorithm 1): the new bars fit the kept ones
-    /// more closely and vary less.
+    /// Keep the unselected bars as they are at every step while the new ones are generated
+    /// (clean context), instead of only in the first quarter of the steps and re-noised after
+    /// (Algorithm 1): the new bars fit the kept ones more closely and vary less.
     #[id = "stick"]
     pub stick_to_kept: BoolParam,
     /// Whether new bars repeat other bars note for note, and which.
