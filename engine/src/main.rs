@@ -649,6 +649,7 @@ fn eval(args: EvalArgs) -> Result<()> {
             } else {
                 Sampler::Ddim { steps: args.steps, eta: args.eta, spacing: args.spacing }
             };
+            anyhow::ensure!((0.0..=1.0).contains(&args.clean_steps), "--clean-steps is a fraction from 0 to 1");
             let options = InfillOptions {
                 variations: args.samples.max(1),
                 seed: args.seed,

@@ -90,7 +90,8 @@ pub struct Shape {
     pub duration_oa_by_pair: Vec<f64>,
     /// Mean number of notes starting in each 2-bar window, by window.
     pub notes_by_window: Vec<f64>,
-    /// Mean note length in beats of each 2-bar window's notes, by window.
+    /// Mean note length in beats of each 2-bar window's notes, by window (over the windows that
+    /// hold notes).
     pub beats_by_window: Vec<f64>,
 }
 
@@ -106,22 +107,18 @@ impl Shape {
             // Pairs are only listed when both frames hold notes, so places are comparable only
             // when every frame does; those melodies are nearly all of a real set.
             if p.len() + 1 == ((melody.bars.saturating_sub(FRAME_BARS)) / HOP_BARS + 1) as usize {
-                pitch_by_pair.add(&p);
-                duration_by_pair.add(&d);
+                pitch_by_pair.add(p.iter().copied().map(Some));
+                duration_by_pair.add(d.iter().copied().map(Some));
             }
             pitch.extend(p);
             duration.extend(d);
             let windows = two_bar_windows(melody);
-            notes_by_window.add(&windows.iter().map(|w| w.len() as f64).collect::<Vec<_>>());
-            beats_by_window.add(
-                &windows
-                    .iter()
-                    .map(|w| {
-                        let steps: u32 = w.iter().map(|&(_, _, len)| len).sum();
-                        f64::from(steps) / f64::from(STEPS_PER_BEAT) / w.len().max(1) as f64
-                    })
-                    .collect::<Vec<_>>(),
-            );
+            notes_by_window.add(windows.iter().map(|w| Some(w.len() as f64)));
+            // An empty window has no mean length.
+            beats_by_window.add(windows.iter().map(|w| {
+                let steps: u32 = w.iter().map(|&(_, _, len)| len).sum();
+                (!w.is_empty()).then(|| f64::from(steps) / f64::from(STEPS_PER_BEAT) / w.len() as f64)
+            }));
             for (i, window) in windows.iter().enumerate().filter(|(_, w)| !w.is_empty()) {
                 windows_with_notes += 1;
                 repeated += usize::from(windows.iter().enumerate().any(|(j, other)| j != i && other == window));
@@ -149,24 +146,30 @@ impl Shape {
     }
 }
 
-/// Running means of equally long rows of values, element by element.
+/// Running means of rows of values, element by element; a missing value is left out of its
+/// element's mean.
 #[derive(Default)]
 struct Means {
     sums: Vec<f64>,
-    rows: usize,
+    counts: Vec<usize>,
 }
 
 impl Means {
-    fn add(&mut self, row: &[f64]) {
-        if self.sums.len() < row.len() {
-            self.sums.resize(row.len(), 0.0);
+    fn add(&mut self, row: impl IntoIterator<Item = Option<f64>>) {
+        for (k, value) in row.into_iter().enumerate() {
+            if self.sums.len() <= k {
+                self.sums.resize(k + 1, 0.0);
+                self.counts.resize(k + 1, 0);
+            }
+            if let Some(value) = value {
+                self.sums[k] += value;
+                self.counts[k] += 1;
+            }
         }
-        self.sums.iter_mut().zip(row).for_each(|(sum, value)| *sum += value);
-        self.rows += 1;
     }
 
     fn means(&self) -> Vec<f64> {
-        self.sums.iter().map(|sum| sum / self.rows.max(1) as f64).collect()
+        self.sums.iter().zip(&self.counts).map(|(sum, &count)| sum / count.max(1) as f64).collect()
     }
 }
 
@@ -304,5 +307,11 @@ mod tests {
         assert_eq!(shape.repeated_windows, 2.0 / 8.0);
         assert!((shape.register_step - 13.0 / 7.0).abs() < 1e-12);
         assert!(shape.pitch_oa_quantiles.windows(2).all(|q| q[0] <= q[1]));
+        // Every window holds one note of one beat: each frame's durations are equal, so every
+        // adjacent pair of frames overlaps fully in duration.
+        assert_eq!((shape.notes_by_window.clone(), shape.beats_by_window.clone()), (vec![1.0; 8], vec![1.0; 8]));
+        assert_eq!(shape.duration_oa_by_pair.len(), 6);
+        assert!(shape.duration_oa_by_pair.iter().all(|oa| (oa - 1.0).abs() < 1e-6), "{:?}", shape.duration_oa_by_pair);
+        assert!(shape.pitch_oa_by_pair.iter().all(|oa| *oa < 1.0));
     }
 }
