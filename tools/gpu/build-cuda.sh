@@ -32,7 +32,7 @@ STUBS=$WORK/stubs
 mkdir -p "$STUBS"
 cat > "$STUBS/symbols.txt" <<'SYMBOLS'
 SYMBOLS
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target-cuda}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/cuda}
 export RUSTFLAGS="-L native=$STUBS -C link-arg=-Wl,--error-limit=0"
 ln -sf "$TOOLKIT/lib/libcudart.so.13" "$STUBS/libcudart.so"
 make_stubs() {
