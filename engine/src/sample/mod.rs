@@ -110,7 +110,7 @@ pub struct SampleRequest<'a> {
     pub guidance: f64,
     /// Fraction of the steps, from the noisiest, in which the known latents are pasted clean
     /// (level 1) instead of re-noised (Algorithm 1): 0 is Algorithm 1 throughout, 1 clean
-    /// throughout (both need a prior trained with clean context but 0).
+    /// throughout. Anything above 0 needs a prior trained with clean context.
     pub clean_steps: f64,
     /// Which generated latents repeat which, per variation; `None`: all are new.
     pub repeats: Option<&'a RepeatPlan>,
@@ -164,8 +164,8 @@ impl Planned {
 
 /// Runs the reverse process with `predict_noise(x_t [v, t, d], √ᾱ) → ε̂` and returns
 /// `[variations, t, d]`. The levels are one per variation, or one per latent (`[v, t]` row-major)
-/// in the steps that paste the known latents clean (`request.clean_steps`). `progress` gets the fraction done after each step; setting
-/// `cancel` stops at the next step.
+/// in the steps that paste the known latents clean (`request.clean_steps`). `progress` gets the
+/// fraction done after each step; setting `cancel` stops at the next step.
 pub fn sample(
     predict_noise: &dyn Fn(&Tensor, &[f32]) -> Result<Tensor>,
     schedule: &NoiseSchedule,
@@ -212,6 +212,10 @@ pub fn sample(
                 // Back up to level t from the pasted sample at level t − 1 (RePaint's jump).
                 let ratio = alpha_bar / alpha_bar_prev;
                 x = ((x * ratio.sqrt())? + (noise_at_unit(&mut rng)? * (1.0 - ratio).max(0.0).sqrt())?)?;
+                // The jump noised the known latents too; a clean step must show them clean.
+                if clean_at(i) {
+                    x = paste(&x, alpha_bar, true, &mut rng)?;
+                }
             }
             let eps = guided_noise(predict_noise, request, clean_at(i), &planned, &x, alpha_bar, (&mask, &known_mask))?;
             x = reverse_step(schedule, request, &x, eps, (t, prev), &mut rng, &noise)?;
@@ -491,9 +495,14 @@ mod tests {
             x * 0.1
         };
         let sampler = Sampler::Ddim { steps: 8, eta: 0.0, spacing: Spacing::Uniform };
-        let request = SampleRequest { clean_steps: 0.25, ..request(&known, &generate, sampler, 2) };
-        sample(&predict, &schedule, &request, &AtomicBool::new(false), &mut |_| {}).unwrap();
-        assert_eq!(*seen.borrow(), vec![true, true, false, false, false, false, false, false]);
+        for resample in [1, 2] {
+            seen.borrow_mut().clear();
+            let request = SampleRequest { clean_steps: 0.25, resample, ..request(&known, &generate, sampler, 2) };
+            sample(&predict, &schedule, &request, &AtomicBool::new(false), &mut |_| {}).unwrap();
+            // Every take of a step sees what the step's first take sees.
+            let expected: Vec<bool> = (0..8).flat_map(|step| vec![step < 2; resample]).collect();
+            assert_eq!(*seen.borrow(), expected, "resample {resample}");
+        }
     }
 
     #[test]
