@@ -268,16 +268,17 @@ impl Engine {
         };
         let sampled = sample(&predict, &self.prior.schedule, &request, cancel, progress)?;
 
-        let variations = sampled.dim(0)?;
-        let (_, len, dim) = sampled.dims3()?;
-        let z =
-            preprocess.from_prior_space(&(sampled.reshape((variations * len, dim))? / data_scale)?, self.device())?;
-        // Kept segments, and generated ones the plan makes repeats of kept ones, are settled
-        // before decoding, so a decoder that reads the window before sees them.
-        let settled: Vec<Vec<Option<Window>>> =
-            (0..variations).map(|v| settled_windows(&segments, plan.as_ref(), v, &generate, options)).collect();
-        let decoded = self.vae.decode_runs(&z, &settled, &|pitch| options.allows(pitch))?;
-        Ok(decoded.iter().map(|windows| splice(clip, &melody_from_segments(windows, clip), selection)).collect())
+        let mut results = Vec::with_capacity(options.variations);
+        for v in 0..sampled.dim(0)? {
+            let z = preprocess.from_prior_space(&(sampled.get(v)? / data_scale)?, self.device())?;
+            let mut windows = self.vae.decode_constrained(&z, &|pitch| options.allows(pitch))?;
+            if let Some(plan) = &plan {
+                copy_kept_repeats(&mut windows, &segments, plan, v, &generate, options);
+            }
+            let generated = melody_from_segments(&windows, clip);
+            results.push(splice(clip, &generated, selection));
+        }
+        Ok(results)
     }
 
     /// Every variation's repeat plan (see [`crate::sample::repeats`]), drawn from the repeat head
@@ -349,25 +350,24 @@ impl Engine {
     }
 }
 
-/// The windows of variation `v` settled before decoding: the kept segments (`kept`, the input's
-/// segments), and every generated segment that `plan` makes a repeat of a kept one, which takes
-/// that segment's own notes instead of the VAE's reconstruction of them, which can miss a note: a
-/// repeat is only heard as one when exact. A repeat of a kept segment with a pitch the
-/// constraints forbid stays open, for the constrained decoding.
-fn settled_windows(
+/// Makes every generated segment that variation `v` of `plan` repeats from a kept segment that
+/// segment's own notes (`kept`, the input's segments) instead of the VAE's reconstruction of
+/// them, which can miss a note: a repeat is only heard as one when exact. A kept segment with a
+/// pitch the constraints forbid stays the constrained decoding.
+fn copy_kept_repeats(
+    windows: &mut [Window],
     kept: &[Window],
-    plan: Option<&RepeatPlan>,
+    plan: &RepeatPlan,
     v: usize,
     generate: &[bool],
     options: &InfillOptions,
-) -> Vec<Option<Window>> {
-    (0..kept.len())
-        .map(|i| {
-            let root = plan.map_or(i, |plan| plan.root(v, i));
-            let repeats_kept = root != i && !generate[root] && allows_every_pitch(&kept[root], options);
-            (!generate[i] || repeats_kept).then_some(kept[root])
-        })
-        .collect()
+) {
+    for (i, window) in windows.iter_mut().enumerate() {
+        let root = plan.root(v, i);
+        if root != i && !generate[root] && allows_every_pitch(&kept[root], options) {
+            *window = kept[root];
+        }
+    }
 }
 
 /// Whether every note of `window` is one `options` allows in generated bars.
@@ -467,17 +467,19 @@ mod tests {
     fn repeats_of_kept_segments_take_their_notes_unless_a_constraint_forbids_them() {
         let window = |pitch: u8| -> Window { std::array::from_fn(|i| if i == 0 { Token::On(pitch).id() } else { 0 }) };
         let kept = [window(60), window(61), window(62), window(63)];
+        let decoded = [window(70), window(71), window(72), window(73)];
         let generate = [false, true, false, true];
         // Segment 1 repeats the kept 0, segment 3 repeats the kept 2.
         let plan = RepeatPlan { repeats: vec![vec![0, 0, 2, 2]] };
-        let settled = settled_windows(&kept, Some(&plan), 0, &generate, &InfillOptions::default());
-        assert_eq!(settled, [Some(window(60)), Some(window(60)), Some(window(62)), Some(window(62))]);
-        assert_eq!(settled_windows(&kept, None, 0, &generate, &InfillOptions::default())[1], None);
+        let mut windows = decoded;
+        copy_kept_repeats(&mut windows, &kept, &plan, 0, &generate, &InfillOptions::default());
+        assert_eq!(windows, [window(70), window(60), window(72), window(62)]);
         // In C major, 62 (D) is allowed and 61 would not be; 60 (C) is.
         let c_major = InfillOptions { key: Some("C major".parse().unwrap()), ..InfillOptions::default() };
         let kept = [window(61), window(61), window(62), window(63)];
-        let settled = settled_windows(&kept, Some(&plan), 0, &generate, &c_major);
-        assert_eq!(settled, [Some(window(61)), None, Some(window(62)), Some(window(62))]);
+        let mut windows = decoded;
+        copy_kept_repeats(&mut windows, &kept, &plan, 0, &generate, &c_major);
+        assert_eq!(windows, [window(70), window(71), window(72), window(62)]);
     }
 
     #[test]

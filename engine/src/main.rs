@@ -625,7 +625,6 @@ fn train_vae_command(args: TrainVaeArgs) -> Result<()> {
         provenance,
         device,
         init: initial_file.map(|file| file.tensors),
-        tunes: &train.tunes,
     };
     let last = train_vae(run, &args.run.control())?;
     println!("{}", serde_json::to_string(&last)?);

@@ -51,7 +51,6 @@ fn run(windows: &[Window], out: &Path, steps: u64, resume: bool, stop_at_step: O
         provenance: serde_json::json!({"data": "fixtures"}),
         device: Device::Cpu,
         init: None,
-        tunes: &[],
     };
     let control = RunControl { out_dir: out, resume, max_seconds: None, stop_at_step, progress: false };
     train_vae(run, &control).unwrap().metrics["valid_accuracy"]
@@ -142,10 +141,6 @@ fn a_damaged_weights_file_is_refused_naming_the_file_and_tensor() {
 #[test]
 fn decoder_only_training_keeps_the_encoder_and_preprocessing_exactly() {
     let windows = fixture_windows();
-    let tunes =
-        build_dataset(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures"), &BuildOptions::default())
-            .unwrap()
-            .tunes;
     let (first, second) = (temp_dir("first"), temp_dir("decoder-only"));
     run(&windows, &first, 10, false, None);
     let initial = Checkpoint::read(&first.join("vae.safetensors"), FORMAT, VERSION).unwrap();
@@ -159,7 +154,6 @@ fn decoder_only_training_keeps_the_encoder_and_preprocessing_exactly() {
         provenance: serde_json::json!({"data": "fixtures"}),
         device: Device::Cpu,
         init: Some(initial.tensors.clone()),
-        tunes: &tunes,
     };
     let control =
         RunControl { out_dir: &second, resume: false, max_seconds: None, stop_at_step: None, progress: false };

@@ -16,7 +16,6 @@ use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::data::windows::Window;
 use crate::data::Tune;
 use crate::engine::{splice, BarSelection, Engine, EngineError, InfillOptions};
 use crate::melody::{tokens, Melody};
@@ -224,14 +223,8 @@ pub fn evaluate_infill(
         diffusion.extend(engine.infill(melody, &selection, &per_tune, &never, &mut |_| {})?);
 
         let segments = to_segments(melody);
-        // The baselines decode as the diffusion row does: a decoder that reads the window before
-        // sees the kept ones.
-        let kept: Vec<Option<Window>> = segments.iter().zip(&generate).map(|(w, &g)| (!g).then_some(*w)).collect();
-        let decode = |z: &Tensor| -> Result<Vec<Window>, EngineError> {
-            Ok(engine.vae.decode_runs(z, std::slice::from_ref(&kept), &|_| true)?.remove(0))
-        };
         let encoded = engine.vae.encode(&segments)?;
-        let windows = decode(&encoded)?;
+        let windows = engine.vae.decode(&encoded)?;
         reconstruction.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
         let z = encoded.to_vec2::<f32>()?;
         // Latents 2 and 7 (1-based) frame the gap; the four between move evenly from one to the other.
@@ -240,11 +233,11 @@ pub fn evaluate_infill(
             *row = slerp(&z[1], &z[6], (k - 1) as f32 / 5.0);
         }
         let rows: Vec<f32> = interpolated.into_iter().flatten().collect();
-        let windows = decode(&Tensor::from_vec(rows, (8, latent), engine.device())?)?;
+        let windows = engine.vae.decode(&Tensor::from_vec(rows, (8, latent), engine.device())?)?;
         interpolation.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
 
         let noise = normal_tensor(&mut rng, 8, latent, engine.device())?;
-        let windows = decode(&noise)?;
+        let windows = engine.vae.decode(&noise)?;
         prior.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
     }
     let per_tune = options.variations.max(1);
@@ -288,8 +281,7 @@ pub fn evaluate_uncond(
     let latent = engine.vae.vae.config.latent;
     let mut prior = Vec::with_capacity(count);
     for _ in 0..count {
-        let noise = normal_tensor(&mut rng, 8, latent, engine.device())?;
-        let windows = engine.vae.decode_runs(&noise, &[vec![None; 8]], &|_| true)?.remove(0);
+        let windows = engine.vae.decode(&normal_tensor(&mut rng, 8, latent, engine.device())?)?;
         prior.push(melody_from_segments(&windows, &silence));
     }
     Ok(score(&[("test", test.to_vec()), ("diffusion", diffusion), ("prior", prior)], truth))

@@ -13,8 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use super::run::{half_weights, to_json, LogLine, Metrics, RunControl, Schedule, Task, TrainOptions};
 use super::{normal_tensor, seeded_init, TrainError};
 use crate::checkpoint;
-use crate::data::builder::Tune;
-use crate::data::windows::{is_training_window, windows, Window, WINDOW_STEPS, WINDOW_STRIDE};
+use crate::data::windows::{Window, WINDOW_STEPS};
 use crate::eval::recon::reconstruction_accuracy;
 use crate::melody::tokens::{Token, MAX_PITCH, MIN_PITCH};
 use crate::vae::loss::{kl_per_dimension, vae_loss};
@@ -94,9 +93,6 @@ pub struct VaeRun<'a> {
     /// (a new context head) keep their seeded start, with the head's output at 0 so the model
     /// starts as the one in the file.
     pub init: Option<HashMap<String, Tensor>>,
-    /// The training tunes. A decoder with a context head trains on their windows, each with the
-    /// window before it; without tunes it sees windows alone.
-    pub tunes: &'a [Tune],
 }
 
 /// The VAE's part in the shared training loop.
@@ -105,8 +101,6 @@ struct VaeTask<'a> {
     vae: Vae,
     varmap: VarMap,
     model_path: PathBuf,
-    /// (tune, bar) of every training window of the tunes, for a decoder with a context head.
-    tune_windows: Vec<(usize, usize)>,
 }
 
 impl Task for VaeTask<'_> {
@@ -125,11 +119,7 @@ impl Task for VaeTask<'_> {
     fn loss(&mut self, step: u64, rng: &mut ChaCha8Rng) -> Result<(Tensor, Metrics), TrainError> {
         let (options, device) = (&self.run.options, &self.run.device);
         let batch = options.schedule.batch;
-        let (ids, previous) = if self.tune_windows.is_empty() {
-            (sample_batch(rng, self.run.train, batch, options.transpose, device)?, Vec::new())
-        } else {
-            sample_tune_batch(rng, self.run.tunes, &self.tune_windows, batch, options.transpose, device)?
-        };
+        let ids = sample_batch(rng, self.run.train, batch, options.transpose, device)?;
         let (mu, log_var) = self.vae.encoder.forward(&ids)?;
         // A frozen encoder gets no gradient, so AdamW leaves it exactly as loaded.
         let (mu, log_var) =
@@ -139,7 +129,7 @@ impl Task for VaeTask<'_> {
         if let (Some(preprocess), true) = (&options.frozen_encoder, options.latent_noise > 0.0) {
             z = (z + prior_space_noise(rng, preprocess, batch, options.latent_noise, device)?)?;
         }
-        let logits = self.vae.decoder.forward(&z, &ids, &previous)?;
+        let logits = self.vae.decoder.forward(&z, &ids)?;
         let beta = options.beta * (step as f64 / options.kl_anneal_steps.max(1) as f64).min(1.0);
         let loss = vae_loss(&logits, &ids, &mu, &log_var, beta, options.free_bits)?;
         let metrics = Metrics::from([
@@ -196,11 +186,7 @@ pub fn train_vae(mut run: VaeRun<'_>, control: &RunControl<'_>) -> Result<LogLin
         }
     }
     let model_path = control.out_dir.join("vae.safetensors");
-    let tune_windows = match run.config.context {
-        Some(_) => tune_windows(run.tunes),
-        None => Vec::new(),
-    };
-    let mut task = VaeTask { run, vae, varmap: varmap.clone(), model_path, tune_windows };
+    let mut task = VaeTask { run, vae, varmap: varmap.clone(), model_path };
     super::run::run(&mut task, &varmap, control)
 }
 
@@ -239,43 +225,6 @@ fn sample_batch(
         ids.extend(window.iter().map(|&id| u32::from(transpose_token(id, shift))));
     }
     Tensor::from_vec(ids, (batch, WINDOW_STEPS), device)
-}
-
-/// (tune, bar) of every training window of the tunes (see [`is_training_window`]).
-fn tune_windows(tunes: &[Tune]) -> Vec<(usize, usize)> {
-    tunes
-        .iter()
-        .enumerate()
-        .flat_map(|(t, tune)| {
-            windows(&tune.tokens).filter(|(_, w)| is_training_window(w)).map(move |(bar, _)| (t, bar as usize))
-        })
-        .collect()
-}
-
-/// A batch of the tunes' windows, drawn with replacement, each with the window before it in its
-/// tune (none for a tune's first bar), both transposed by one random amount that keeps them on
-/// the keyboard: ids `[batch, steps]` u32 and the previous windows' ids.
-fn sample_tune_batch(
-    rng: &mut impl Rng,
-    tunes: &[Tune],
-    tune_windows: &[(usize, usize)],
-    batch: usize,
-    transpose: u8,
-    device: &Device,
-) -> candle_core::Result<(Tensor, Vec<Vec<u32>>)> {
-    let mut ids = Vec::with_capacity(batch * WINDOW_STEPS);
-    let mut previous = Vec::with_capacity(batch);
-    for _ in 0..batch {
-        let (t, bar) = tune_windows[rng.random_range(0..tune_windows.len())];
-        let start = bar * WINDOW_STRIDE;
-        let from = start.saturating_sub(WINDOW_STEPS);
-        let span = &tunes[t].tokens[from..start + WINDOW_STEPS];
-        let shift = random_transposition(rng, span, transpose);
-        let moved = |part: &[u8]| part.iter().map(|&id| u32::from(transpose_token(id, shift))).collect::<Vec<_>>();
-        ids.extend(moved(&span[start - from..]));
-        previous.push(if start >= WINDOW_STEPS { moved(&span[..WINDOW_STEPS]) } else { Vec::new() });
-    }
-    Ok((Tensor::from_vec(ids, (batch, WINDOW_STEPS), device)?, previous))
 }
 
 /// A random shift from [`transpositions`] (0 for a window without notes).

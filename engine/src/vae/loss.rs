@@ -80,8 +80,7 @@ mod tests {
         let (mu, log_var) = vae.encoder.forward(&ids).unwrap();
         let eps = crate::train::normal_tensor(&mut rng, 4, cfg.latent, &device).unwrap();
         let z = (&mu + ((&log_var * 0.5).unwrap().exp().unwrap() * eps).unwrap()).unwrap();
-        let previous = vec![(0..cfg.steps as u32).collect::<Vec<_>>()];
-        let logits = vae.decoder.forward(&z, &ids, &previous).unwrap();
+        let logits = vae.decoder.forward(&z, &ids).unwrap();
         let loss = vae_loss(&logits, &ids, &mu, &log_var, 1.0, 0.0).unwrap();
         crate::train::assert_every_weight_gets_a_gradient(&varmap, &loss.total);
     }

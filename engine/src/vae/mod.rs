@@ -95,74 +95,19 @@ impl MelodyVae {
         windows_of(&self.vae.decode(z)?)
     }
 
-    /// Argmax reconstructions that only use the note-ons `allowed_pitch` accepts, each window
-    /// decoded on its own.
+    /// Argmax reconstructions that only use the note-ons `allowed_pitch` accepts.
     pub fn decode_constrained(
         &self,
         z: &Tensor,
         allowed_pitch: &dyn Fn(u8) -> bool,
     ) -> candle_core::Result<Vec<Window>> {
-        windows_of(&self.vae.decoder.argmax_allowed(z, &self.allowed_tokens(allowed_pitch), &[])?)
-    }
-
-    /// Decodes runs of consecutive 2-bar latents: `z` is `[runs × len, latent]`, run after run,
-    /// and `known[r][i]` is a window already settled at position `i` of run `r` (kept bars, a
-    /// repeat of them), returned as it is. The others are argmax reconstructions using only the
-    /// note-ons `allowed_pitch` accepts. A decoder with a context head decodes them position by
-    /// position, every run at once, so each window continues the one before it, known or
-    /// decoded; a factorized decoder decodes them all at once.
-    pub fn decode_runs(
-        &self,
-        z: &Tensor,
-        known: &[Vec<Option<Window>>],
-        allowed_pitch: &dyn Fn(u8) -> bool,
-    ) -> candle_core::Result<Vec<Vec<Window>>> {
-        let runs = known.len();
-        let len = z.dim(0)?.checked_div(runs).unwrap_or(0);
-        let allowed = self.allowed_tokens(allowed_pitch);
-        if !self.vae.decoder.has_context() {
-            let decoded = windows_of(&self.vae.decoder.argmax_allowed(z, &allowed, &[])?)?;
-            return Ok(known
-                .iter()
-                .zip(decoded.chunks(len.max(1)))
-                .map(|(settled, run)| settled.iter().zip(run).map(|(k, w)| k.unwrap_or(*w)).collect())
-                .collect());
-        }
-        let mut windows: Vec<Vec<Window>> = vec![Vec::with_capacity(len); runs];
-        // A position indexes every run's row of `known` and of `windows`.
-        #[allow(clippy::needless_range_loop)]
-        for position in 0..len {
-            let open: Vec<usize> = (0..runs).filter(|&r| known[r][position].is_none()).collect();
-            let decoded = if open.is_empty() {
-                Vec::new()
-            } else {
-                let rows: Vec<u32> = open.iter().map(|&r| (r * len + position) as u32).collect();
-                let rows = Tensor::from_vec(rows, open.len(), z.device())?;
-                let previous: Vec<Vec<u32>> = open
-                    .iter()
-                    .map(|&r| windows[r].last().map_or(Vec::new(), |w| w.iter().map(|&id| u32::from(id)).collect()))
-                    .collect();
-                windows_of(&self.vae.decoder.argmax_allowed(&z.index_select(&rows, 0)?, &allowed, &previous)?)?
-            };
-            let mut decoded = decoded.into_iter();
-            for (r, run) in windows.iter_mut().enumerate() {
-                match known[r][position] {
-                    Some(window) => run.push(window),
-                    None => run.push(decoded.next().expect("one decoded window per open run")),
-                }
-            }
-        }
-        Ok(windows)
-    }
-
-    /// One flag per token id: holds and rests always, note-ons whose pitch is allowed.
-    fn allowed_tokens(&self, allowed_pitch: &dyn Fn(u8) -> bool) -> Vec<bool> {
-        (0..self.vae.config.vocab_size as u8)
+        let allowed: Vec<bool> = (0..self.vae.config.vocab_size as u8)
             .map(|id| match Token::from_id(id) {
                 Token::On(pitch) => allowed_pitch(pitch),
                 Token::Hold | Token::Rest => true,
             })
-            .collect()
+            .collect();
+        windows_of(&self.vae.decoder.argmax_allowed(z, &allowed)?)
     }
 }
 
@@ -182,67 +127,4 @@ pub const EMBEDDED_VAE: &[u8] = include_bytes!("../../../assets/vae.safetensors"
 
 fn model_error(checkpoint: &Checkpoint, e: candle_core::Error) -> CheckpointError {
     CheckpointError::Model { file: checkpoint.file.clone(), reason: e.to_string() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_nn::VarMap;
-    use rand::SeedableRng;
-
-    fn model(context: Option<ContextConfig>) -> MelodyVae {
-        let cfg = VaeConfig { context, ..VaeConfig::tiny() };
-        let varmap = VarMap::new();
-        let vae = Vae::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu)).unwrap();
-        crate::train::seeded_init(&varmap, 7).unwrap();
-        MelodyVae {
-            vae,
-            preprocess: None,
-            provenance: serde_json::Value::Null,
-            attributes: BTreeMap::new(),
-            device: Device::Cpu,
-        }
-    }
-
-    fn latents(rows: usize) -> Tensor {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-        crate::train::normal_tensor(&mut rng, rows, VaeConfig::tiny().latent, &Device::Cpu).unwrap()
-    }
-
-    fn window(pitch: u8) -> Window {
-        std::array::from_fn(|i| if i % 8 == 0 { Token::On(pitch).id() } else { Token::Hold.id() })
-    }
-
-    /// Settled windows come back as they are; the rest are the decoder's, whichever kind it is.
-    #[test]
-    fn runs_keep_their_settled_windows_and_decode_the_rest() {
-        for context in [None, Some(ContextConfig { window: 4, embed_dim: 4, hidden: 16 })] {
-            let model = model(context);
-            let z = latents(6);
-            let known = vec![vec![Some(window(60)), None, None], vec![None, Some(window(62)), None]];
-            let runs = model.decode_runs(&z, &known, &|_| true).unwrap();
-            assert_eq!((runs[0][0], runs[1][1]), (window(60), window(62)));
-            if model.vae.decoder.has_context() {
-                // Decoding both runs together is decoding each alone, in order, each window after
-                // the one before it.
-                for (r, run) in runs.iter().enumerate() {
-                    let alone = model.decode_runs(&z.narrow(0, 3 * r, 3).unwrap(), &known[r..=r], &|_| true).unwrap();
-                    assert_eq!(&alone[0], run);
-                    let before: Vec<u32> = run[1].iter().map(|&id| u32::from(id)).collect();
-                    let last = model
-                        .vae
-                        .decoder
-                        .argmax_allowed(&z.narrow(0, 3 * r + 2, 1).unwrap(), &[true; 90], &[before])
-                        .unwrap();
-                    assert_eq!(windows_of(&last).unwrap()[0], run[2]);
-                }
-            } else {
-                let decoded = model.decode(&z).unwrap();
-                assert_eq!(
-                    (runs[0][1], runs[0][2], runs[1][0], runs[1][2]),
-                    (decoded[1], decoded[2], decoded[3], decoded[5])
-                );
-            }
-        }
-    }
 }

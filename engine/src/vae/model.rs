@@ -114,36 +114,29 @@ impl Decoder {
     }
 
     /// Training logits `[batch, steps, vocab]` of latents `[batch, latent]`, each step given the
-    /// true tokens `[batch, steps]` (u32) before it (teacher forcing), and each window the
-    /// tokens of the window before it in its tune (`previous`: one row per window, empty for
-    /// none). A decoder without context ignores both.
-    pub fn forward(&self, z: &Tensor, targets: &Tensor, previous: &[Vec<u32>]) -> Result<Tensor> {
+    /// true tokens `[batch, steps]` (u32) before it (teacher forcing). A decoder without context
+    /// ignores the tokens.
+    pub fn forward(&self, z: &Tensor, targets: &Tensor) -> Result<Tensor> {
         let trunk = self.trunk(z)?;
         match &self.context {
-            Some(head) => head.teacher_forced(&trunk, z, &targets.to_vec2::<u32>()?, previous),
+            Some(head) => head.teacher_forced(&trunk, z, &targets.to_vec2::<u32>()?),
             None => Ok(trunk),
         }
-    }
-
-    /// Whether decoding a window depends on the tokens before it (then decode in order).
-    pub fn has_context(&self) -> bool {
-        self.context.is_some()
     }
 
     /// The most likely token id at every step: `[batch, steps]` (u32). With a context head this
     /// is greedy: each step takes the best token given the ones already chosen.
     pub fn argmax(&self, z: &Tensor) -> Result<Tensor> {
-        self.argmax_allowed(z, &vec![true; self.vocab_size], &[])
+        self.argmax_allowed(z, &vec![true; self.vocab_size])
     }
 
-    /// The most likely allowed token at every step; `allowed` has one flag per token id, and
-    /// `previous` the tokens of the window before each one (empty, or empty rows, for none).
-    pub fn argmax_allowed(&self, z: &Tensor, allowed: &[bool], previous: &[Vec<u32>]) -> Result<Tensor> {
+    /// The most likely allowed token at every step; `allowed` has one flag per token id.
+    pub fn argmax_allowed(&self, z: &Tensor, allowed: &[bool]) -> Result<Tensor> {
         let bias: Vec<f32> = allowed.iter().map(|&ok| if ok { 0.0 } else { f32::NEG_INFINITY }).collect();
         let bias = Tensor::from_vec(bias, self.vocab_size, z.device())?;
         let trunk = self.trunk(z)?;
         match &self.context {
-            Some(head) => head.greedy(&trunk, z, &bias, previous),
+            Some(head) => head.greedy(&trunk, z, &bias),
             None => trunk.broadcast_add(&bias)?.argmax(D::Minus1)?.to_dtype(DType::U32),
         }
     }
@@ -151,9 +144,7 @@ impl Decoder {
 
 /// The autoregressive part of the decoder: a step's logits are the trunk's plus a small MLP of
 /// the trunk's distribution at that step, a per-step projection of z, the `window` previous
-/// tokens (reaching back into the window before, when it is given), the steps since the last
-/// note-on or rest, and the step's position. Why the window before: a latent the prior left
-/// between a dotted and a straight rhythm decodes to whichever the tune was already playing.
+/// tokens, the steps since the last note-on or rest, and the step's position.
 #[derive(Clone, Debug)]
 struct ContextHead {
     token_embed: Embedding,
@@ -215,19 +206,12 @@ impl ContextHead {
     }
 
     /// Logits `[batch, steps, vocab]` with every step given the true tokens before it.
-    fn teacher_forced(
-        &self,
-        trunk: &Tensor,
-        z: &Tensor,
-        targets: &[Vec<u32>],
-        previous: &[Vec<u32>],
-    ) -> Result<Tensor> {
+    fn teacher_forced(&self, trunk: &Tensor, z: &Tensor, targets: &[Vec<u32>]) -> Result<Tensor> {
         let (batch, steps, vocab) = trunk.dims3()?;
         let mut contexts = StepContexts::default();
-        for (row, ids) in targets.iter().enumerate() {
-            let before = previous.get(row).map_or(&[][..], Vec::as_slice);
+        for ids in targets {
             for step in 0..steps {
-                contexts.push(before, ids, step, self.window, self.vocab_size);
+                contexts.push(ids, step, self.window, self.vocab_size);
             }
         }
         let features = self.latent_features(z)?.reshape((batch * steps, self.embed_dim))?;
@@ -235,15 +219,14 @@ impl ContextHead {
     }
 
     /// Greedy decoding, one step at a time, of the logits plus `bias` `[vocab]`: `[batch, steps]`.
-    fn greedy(&self, trunk: &Tensor, z: &Tensor, bias: &Tensor, previous: &[Vec<u32>]) -> Result<Tensor> {
+    fn greedy(&self, trunk: &Tensor, z: &Tensor, bias: &Tensor) -> Result<Tensor> {
         let (batch, steps, _vocab) = trunk.dims3()?;
         let features = self.latent_features(z)?;
         let mut ids = vec![vec![0u32; steps]; batch];
         for step in 0..steps {
             let mut contexts = StepContexts::default();
-            for (row, chosen) in ids.iter().enumerate() {
-                let before = previous.get(row).map_or(&[][..], Vec::as_slice);
-                contexts.push(before, chosen, step, self.window, self.vocab_size);
+            for row in &ids {
+                contexts.push(row, step, self.window, self.vocab_size);
             }
             let at_step = |xs: &Tensor| xs.narrow(1, step, 1)?.squeeze(1)?.contiguous();
             let logits = self.forward(&at_step(trunk)?, &at_step(&features)?, &contexts)?;
@@ -261,27 +244,20 @@ impl ContextHead {
 struct StepContexts {
     /// `window` ids per row, oldest first; the vocabulary size stands for "before the window".
     tokens: Vec<u32>,
-    /// Steps since the last note-on or rest before the step (up to a window back); 0 when there
-    /// was none.
+    /// Steps since the last note-on or rest before the step; 0 when there was none.
     elapsed: Vec<u32>,
     position: Vec<u32>,
 }
 
 impl StepContexts {
-    /// Adds the context of step `step` of the window `ids` (only `ids[..step]` is read), which
-    /// follows the window `before` in its tune (empty: none, or unknown).
-    fn push(&mut self, before: &[u32], ids: &[u32], step: usize, window: usize, vocab_size: usize) {
-        let history = |back: usize| match back <= step {
-            true => Some(ids[step - back]),
-            false => before.len().checked_sub(back - step).map(|at| before[at]),
-        };
+    /// Adds the context of step `step` of the window `ids` (only `ids[..step]` is read).
+    fn push(&mut self, ids: &[u32], step: usize, window: usize, vocab_size: usize) {
         for back in (1..=window).rev() {
-            self.tokens.push(history(back).unwrap_or(vocab_size as u32));
+            self.tokens.push(if back <= step { ids[step - back] } else { vocab_size as u32 });
         }
         let hold = u32::from(Token::Hold.id());
-        let longest = ids.len();
-        let since_event = (1..=longest).find(|&back| history(back).is_some_and(|id| id != hold));
-        self.elapsed.push(since_event.map_or(0, |back| back as u32));
+        let last_event = ids[..step].iter().rposition(|&id| id != hold);
+        self.elapsed.push(last_event.map_or(0, |at| (step - at) as u32));
         self.position.push(step as u32);
     }
 }
@@ -352,7 +328,7 @@ mod tests {
         }
         let logits = |ids: Vec<u32>| {
             decoder
-                .forward(&z, &Tensor::from_vec(ids, (3, steps), &Device::Cpu).unwrap(), &[])
+                .forward(&z, &Tensor::from_vec(ids, (3, steps), &Device::Cpu).unwrap())
                 .unwrap()
                 .to_vec3::<f32>()
                 .unwrap()
@@ -372,33 +348,16 @@ mod tests {
     fn greedy_decoding_agrees_with_teacher_forcing_on_its_own_output() {
         let decoder = decoder_with_context();
         let z = latents(2);
-        let all = vec![true; 90];
-        let before: Vec<Vec<u32>> = vec![(0..32).map(|i| (i * 5) % 90).collect(), Vec::new(), vec![1; 32]];
-        let greedy = decoder.argmax_allowed(&z, &all, &before).unwrap();
-        let forced =
-            decoder.forward(&z, &greedy, &before).unwrap().argmax(D::Minus1).unwrap().to_dtype(DType::U32).unwrap();
+        let greedy = decoder.argmax(&z).unwrap();
+        let forced = decoder.forward(&z, &greedy).unwrap().argmax(D::Minus1).unwrap().to_dtype(DType::U32).unwrap();
         assert_eq!(forced.to_vec2::<u32>().unwrap(), greedy.to_vec2::<u32>().unwrap());
-    }
-
-    /// The first steps of a window read the end of the window before it, when there is one.
-    #[test]
-    fn the_first_steps_see_the_window_before() {
-        let decoder = decoder_with_context();
-        let z = latents(4);
-        let ids = Tensor::zeros((3, 32), DType::U32, &Device::Cpu).unwrap();
-        let step0 =
-            |before: &[Vec<u32>]| decoder.forward(&z, &ids, before).unwrap().to_vec3::<f32>().unwrap()[0][0].clone();
-        let none = step0(&[]);
-        assert_eq!(none, step0(&[Vec::new()]));
-        assert_ne!(none, step0(&[vec![2; 32]]));
-        assert_ne!(step0(&[vec![2; 32]]), step0(&[vec![3; 32]]));
     }
 
     #[test]
     fn constrained_greedy_decoding_emits_only_allowed_tokens() {
         let decoder = decoder_with_context();
         let allowed: Vec<bool> = (0..90).map(|id| id < 2 || id % 3 == 0).collect();
-        let ids = decoder.argmax_allowed(&latents(3), &allowed, &[]).unwrap().to_vec2::<u32>().unwrap();
+        let ids = decoder.argmax_allowed(&latents(3), &allowed).unwrap().to_vec2::<u32>().unwrap();
         assert!(ids.iter().flatten().all(|&id| allowed[id as usize]), "{ids:?}");
     }
 
