@@ -25,7 +25,7 @@ use rebar_engine::train::run::{RunControl, Schedule};
 use rebar_engine::train::vae::{train_vae, VaeRun, VaeTrainOptions};
 use rebar_engine::vae::segments::{melody_from_segments, to_segments};
 use rebar_engine::vae::tools::{self, DENSITY};
-use rebar_engine::vae::{ContextConfig, MelodyVae, VaeConfig};
+use rebar_engine::vae::{MelodyVae, VaeConfig};
 
 /// Rebar rewrites selected bars of a MIDI melody with latent diffusion.
 #[derive(Parser)]
@@ -362,22 +362,6 @@ struct TrainVaeArgs {
     /// Token embedding width in the encoder.
     #[arg(long, default_value_t = VaeConfig::melody_2bar().embed_dim)]
     embed_dim: usize,
-    /// Give the decoder an autoregressive context head that sees this many previous tokens
-    /// [default: 0, none].
-    #[arg(long, default_value_t = 0)]
-    context: usize,
-    /// Start from this VAE file's weights, and its architecture (plus --context); layers the file
-    /// lacks start fresh.
-    #[arg(long, conflicts_with = "resume")]
-    init_from: Option<PathBuf>,
-    /// With --init-from: train only the decoder. The file's encoder and latent preprocessing are
-    /// kept exactly, so every prior trained on its latents stays valid.
-    #[arg(long, requires = "init_from")]
-    decoder_only: bool,
-    /// With --decoder-only: the largest extra noise on the latents the decoder learns from, in the
-    /// prior's [−1, 1] units; each window draws its level uniformly below it [default: 0].
-    #[arg(long, requires = "decoder_only", default_value_t = 0.0)]
-    latent_noise: f64,
     /// A note stored with the weights' provenance (for example the data's licence).
     #[arg(long)]
     note: Option<String>,
@@ -564,32 +548,12 @@ fn train_vae_command(args: TrainVaeArgs) -> Result<()> {
     let device = args.run.device()?;
     let train = load_dataset(&args.run.data)?;
     let valid = args.run.valid.as_deref().map(load_dataset).transpose()?;
-    let initial_file = args
-        .init_from
-        .as_deref()
-        .map(|path| {
-            rebar_engine::checkpoint::Checkpoint::read(path, rebar_engine::vae::FORMAT, rebar_engine::vae::VERSION)
-        })
-        .transpose()?;
-    let initial = initial_file.as_ref().map(|file| MelodyVae::from_checkpoint(file, &device)).transpose()?;
-    let mut config = match &initial {
-        Some(initial) => initial.vae.config.clone(),
-        None => VaeConfig {
-            hidden: args.hidden,
-            residual_layers: args.residual_layers,
-            latent: args.latent,
-            embed_dim: args.embed_dim,
-            ..VaeConfig::melody_2bar()
-        },
-    };
-    if args.context > 0 {
-        config.context = Some(ContextConfig { window: args.context, ..ContextConfig::melody() });
-    }
-    let frozen_encoder = match (&initial, args.decoder_only) {
-        (Some(initial), true) => Some(
-            initial.preprocess.clone().context("--decoder-only needs an initial file with a latent preprocessing")?,
-        ),
-        _ => None,
+    let config = VaeConfig {
+        hidden: args.hidden,
+        residual_layers: args.residual_layers,
+        latent: args.latent,
+        embed_dim: args.embed_dim,
+        ..VaeConfig::melody_2bar()
     };
     let options = VaeTrainOptions {
         schedule: args.run.schedule(VaeTrainOptions::default().schedule),
@@ -597,8 +561,6 @@ fn train_vae_command(args: TrainVaeArgs) -> Result<()> {
         free_bits: args.free_bits,
         kl_anneal_steps: args.kl_anneal_steps,
         transpose: args.transpose,
-        frozen_encoder,
-        latent_noise: args.latent_noise,
     };
     let provenance = serde_json::json!({
         "data": args.run.data.display().to_string(),
@@ -606,8 +568,6 @@ fn train_vae_command(args: TrainVaeArgs) -> Result<()> {
         "distinct_windows": train.windows.len(),
         "seed": args.run.seed,
         "note": args.note,
-        "init_from": args.init_from.as_ref().map(|p| p.display().to_string()),
-        "decoder_only": args.decoder_only,
     });
     println!(
         "training the VAE on {} distinct windows ({} validation), {} steps of {}",
@@ -624,7 +584,6 @@ fn train_vae_command(args: TrainVaeArgs) -> Result<()> {
         valid: valid.as_ref().map_or(&[][..], |v| &v.windows[..]),
         provenance,
         device,
-        init: initial_file.map(|file| file.tensors),
     };
     let last = train_vae(run, &args.run.control())?;
     println!("{}", serde_json::to_string(&last)?);

@@ -37,17 +37,6 @@ pub struct VaeTrainOptions {
     pub kl_anneal_steps: u64,
     /// Largest random transposition in semitones, either way (kept inside MIDI 21..=108).
     pub transpose: u8,
-    /// Set when only the decoder trains (from an initial file): the encoder is frozen and this,
-    /// the initial file's latent preprocessing, is exported unchanged, so every prior trained on
-    /// that file's latents stays valid.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub frozen_encoder: Option<LatentPreprocess>,
-    /// With a frozen encoder: the largest extra noise, in the prior's [−1, 1] units, on the
-    /// latents the decoder learns from; each window draws its level uniformly below it. Why:
-    /// sampled latents sit off the encoder's manifold (BENCHMARKS.md, "Where the duration gap is
-    /// not"), and a decoder that has seen such latents can lean on its context instead.
-    #[serde(default)]
-    pub latent_noise: f64,
 }
 
 impl TrainOptions for VaeTrainOptions {
@@ -74,8 +63,6 @@ impl Default for VaeTrainOptions {
             free_bits: 64.0,
             kl_anneal_steps: 2_000,
             transpose: 6,
-            frozen_encoder: None,
-            latent_noise: 0.0,
         }
     }
 }
@@ -89,10 +76,6 @@ pub struct VaeRun<'a> {
     /// Free-form provenance stored with the weights (data source, licence notes).
     pub provenance: serde_json::Value,
     pub device: Device,
-    /// Weights to start from instead of a random initialization, by name. Layers the file lacks
-    /// (a new context head) keep their seeded start, with the head's output at 0 so the model
-    /// starts as the one in the file.
-    pub init: Option<HashMap<String, Tensor>>,
 }
 
 /// The VAE's part in the shared training loop.
@@ -121,15 +104,9 @@ impl Task for VaeTask<'_> {
         let batch = options.schedule.batch;
         let ids = sample_batch(rng, self.run.train, batch, options.transpose, device)?;
         let (mu, log_var) = self.vae.encoder.forward(&ids)?;
-        // A frozen encoder gets no gradient, so AdamW leaves it exactly as loaded.
-        let (mu, log_var) =
-            if options.frozen_encoder.is_some() { (mu.detach(), log_var.detach()) } else { (mu, log_var) };
         let eps = normal_tensor(rng, batch, self.run.config.latent, device)?;
-        let mut z = (&mu + ((&log_var * 0.5)?.exp()? * eps)?)?;
-        if let (Some(preprocess), true) = (&options.frozen_encoder, options.latent_noise > 0.0) {
-            z = (z + prior_space_noise(rng, preprocess, batch, options.latent_noise, device)?)?;
-        }
-        let logits = self.vae.decoder.forward(&z, &ids)?;
+        let z = (&mu + ((&log_var * 0.5)?.exp()? * eps)?)?;
+        let logits = self.vae.decoder.forward(&z)?;
         let beta = options.beta * (step as f64 / options.kl_anneal_steps.max(1) as f64).min(1.0);
         let loss = vae_loss(&logits, &ids, &mu, &log_var, beta, options.free_bits)?;
         let metrics = Metrics::from([
@@ -153,60 +130,23 @@ impl Task for VaeTask<'_> {
         provenance["steps"] = step.into();
         provenance["trained_seconds"] = trained_seconds.into();
         provenance["options"] = serde_json::to_value(&self.run.options).unwrap_or_default();
-        export_model(
-            &self.model_path,
-            &self.vae,
-            &self.varmap,
-            self.run.train,
-            self.run.options.frozen_encoder.as_ref(),
-            &provenance,
-            &self.run.device,
-        )?;
+        export_model(&self.model_path, &self.vae, &self.varmap, self.run.train, &provenance, &self.run.device)?;
         Ok(())
     }
 }
 
 /// Trains, checkpoints and exports `vae.safetensors` into the run directory; returns the final
 /// log line.
-pub fn train_vae(mut run: VaeRun<'_>, control: &RunControl<'_>) -> Result<LogLine, TrainError> {
+pub fn train_vae(run: VaeRun<'_>, control: &RunControl<'_>) -> Result<LogLine, TrainError> {
     if run.train.is_empty() {
         return Err(TrainError::Data("the training cache has no windows".into()));
     }
     let varmap = VarMap::new();
     let vae = Vae::new(&run.config, VarBuilder::from_varmap(&varmap, DType::F32, &run.device))?;
     seeded_init(&varmap, run.options.schedule.seed)?;
-    if let Some(init) = run.init.take() {
-        for (name, var) in super::run::named_vars(&varmap) {
-            match init.get(&name) {
-                Some(tensor) => var.set(&tensor.to_dtype(DType::F32)?.to_device(var.device())?)?,
-                None if name.starts_with("decoder.context.to_logits.") => var.set(&var.zeros_like()?)?,
-                None if name.starts_with("decoder.context.") => {}
-                None => return Err(TrainError::Data(format!("the initial weights lack {name}"))),
-            }
-        }
-    }
     let model_path = control.out_dir.join("vae.safetensors");
     let mut task = VaeTask { run, vae, varmap: varmap.clone(), model_path };
     super::run::run(&mut task, &varmap, control)
-}
-
-/// Noise `[batch, latent]` that is N(0, level²) per kept dimension in the prior's [−1, 1] units
-/// (0 on dropped dimensions), with each row's level drawn uniformly from [0, max_level].
-fn prior_space_noise(
-    rng: &mut ChaCha8Rng,
-    preprocess: &LatentPreprocess,
-    batch: usize,
-    max_level: f64,
-    device: &Device,
-) -> candle_core::Result<Tensor> {
-    let latent = preprocess.mean.len();
-    let mut half_range = vec![0f32; latent];
-    for &d in &preprocess.kept {
-        half_range[d] = 0.5 * (preprocess.max[d] - preprocess.min[d]);
-    }
-    let levels: Vec<f32> = (0..batch).map(|_| rng.random_range(0.0..=max_level) as f32).collect();
-    let scale: Vec<f32> = levels.iter().flat_map(|&level| half_range.iter().map(move |&h| level * h)).collect();
-    normal_tensor(rng, batch, latent, device)? * Tensor::from_vec(scale, (batch, latent), device)?
 }
 
 /// A batch of windows drawn with replacement, each transposed by a random amount that keeps it
@@ -263,16 +203,10 @@ pub fn export_model(
     vae: &Vae,
     varmap: &VarMap,
     train: &[Window],
-    frozen_preprocess: Option<&LatentPreprocess>,
     provenance: &serde_json::Value,
     device: &Device,
 ) -> Result<LatentPreprocess, TrainError> {
-    // Refitting even an unchanged encoder would not give the same preprocessing: the file's
-    // was fitted before its weights were rounded to f16.
-    let preprocess = match frozen_preprocess {
-        Some(preprocess) => preprocess.clone(),
-        None => fit_preprocess(vae, train, device)?,
-    };
+    let preprocess = fit_preprocess(vae, train, device)?;
     let model = MelodyVae {
         vae: vae.clone(),
         preprocess: None,
@@ -305,31 +239,4 @@ pub fn fit_preprocess(vae: &Vae, windows: &[Window], device: &Device) -> candle_
     let mu = Tensor::cat(&means, 0)?;
     let kl: Vec<f32> = kl_sum.iter().map(|s| (s / windows.len() as f64) as f32).collect();
     LatentPreprocess::fit(&mu, &kl)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-
-    /// The noise follows the prior's units: none on a dropped dimension, and on a kept one a
-    /// spread proportional to that dimension's range, never above the largest level.
-    #[test]
-    fn prior_space_noise_is_scaled_per_kept_dimension() {
-        let preprocess = LatentPreprocess {
-            kept: vec![0, 2],
-            mean: vec![0.0; 3],
-            min: vec![-1.0, 0.0, -4.0],
-            max: vec![1.0, 0.0, 4.0],
-            kl: vec![1.0, 0.0, 1.0],
-            min_kept_kl: 0.05,
-        };
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let rows = prior_space_noise(&mut rng, &preprocess, 4000, 0.3, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
-        let rms = |d: usize| (rows.iter().map(|r| r[d] * r[d]).sum::<f32>() / rows.len() as f32).sqrt();
-        assert!(rows.iter().all(|r| r[1] == 0.0));
-        // A level uniform on [0, 0.3] has an RMS of 0.3/√3 ≈ 0.173, times the half range.
-        assert!((rms(0) - 0.173).abs() < 0.01, "{}", rms(0));
-        assert!((rms(2) - 4.0 * 0.173).abs() < 0.04, "{}", rms(2));
-    }
 }

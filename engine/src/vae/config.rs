@@ -19,28 +19,6 @@ pub struct VaeConfig {
     pub residual_layers: usize,
     /// Latent dimensions.
     pub latent: usize,
-    /// The decoder's autoregressive context; None for the purely factorized decoder (every file
-    /// written before it existed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub context: Option<ContextConfig>,
-}
-
-/// Shape of the decoder's autoregressive context head (see `model::ContextHead`).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ContextConfig {
-    /// How many of the previous tokens each step sees.
-    pub window: usize,
-    /// Width of each context embedding (previous tokens, elapsed steps, position, latent).
-    pub embed_dim: usize,
-    /// Width of the head's hidden layer.
-    pub hidden: usize,
-}
-
-impl ContextConfig {
-    /// The context used with the shipped decoder.
-    pub fn melody() -> Self {
-        Self { window: 8, embed_dim: 16, hidden: 256 }
-    }
 }
 
 impl VaeConfig {
@@ -53,7 +31,6 @@ impl VaeConfig {
             hidden: 1024,
             residual_layers: 2,
             latent: 64,
-            context: None,
         }
     }
 
@@ -66,7 +43,6 @@ impl VaeConfig {
             hidden: 32,
             residual_layers: 1,
             latent: 8,
-            context: None,
         }
     }
 }

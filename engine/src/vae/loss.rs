@@ -66,10 +66,7 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let device = Device::Cpu;
         let varmap = candle_nn::VarMap::new();
-        let cfg = crate::vae::VaeConfig {
-            context: Some(crate::vae::ContextConfig { window: 4, embed_dim: 4, hidden: 8 }),
-            ..crate::vae::VaeConfig::tiny()
-        };
+        let cfg = crate::vae::VaeConfig::tiny();
         let vae =
             crate::vae::Vae::new(&cfg, candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &device))
                 .unwrap();
@@ -80,7 +77,7 @@ mod tests {
         let (mu, log_var) = vae.encoder.forward(&ids).unwrap();
         let eps = crate::train::normal_tensor(&mut rng, 4, cfg.latent, &device).unwrap();
         let z = (&mu + ((&log_var * 0.5).unwrap().exp().unwrap() * eps).unwrap()).unwrap();
-        let logits = vae.decoder.forward(&z, &ids).unwrap();
+        let logits = vae.decoder.forward(&z).unwrap();
         let loss = vae_loss(&logits, &ids, &mu, &log_var, 1.0, 0.0).unwrap();
         crate::train::assert_every_weight_gets_a_gradient(&varmap, &loss.total);
     }

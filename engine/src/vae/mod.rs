@@ -25,7 +25,7 @@ use candle_nn::VarBuilder;
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::data::windows::{Window, WINDOW_STEPS};
 use crate::melody::tokens::Token;
-pub use config::{ContextConfig, VaeConfig};
+pub use config::VaeConfig;
 pub use latent::LatentPreprocess;
 pub use model::Vae;
 
