@@ -10,7 +10,7 @@ compares note lengths, in sixteenths, in bars 5-12 of the input and of the outpu
   5-12 and in the generated ones.
 
 Usage: python3 tools/diag/dotted.py DIR [extra rebar infill args...]
-Needs `pip install mido` and a release build (target/release/rebar).
+Run from the repository root; needs `pip install mido` and a release build (target/release/rebar).
 """
 import collections
 import glob
