@@ -286,7 +286,8 @@ impl Engine {
     /// latents are pure noise at the first step's level, known latents clean (re-noised to that
     /// level for a prior without clean context), and a latent drawn as a repeat of a known one
     /// is known from then on, so the next draws see it (a second half follows a first half that
-    /// repeats). Costs one model evaluation per generated latent.
+    /// repeats). Costs one model evaluation per generated latent, except where no draw has changed
+    /// the input since the last.
     fn draw_repeats(
         &self,
         known: &Tensor,
@@ -320,20 +321,34 @@ impl Engine {
             set_known(&mut x, row, &known_rows[row % t]);
         }
         let mut plan = RepeatPlan::none(v, t);
+        // The head's output for the current input; a draw that changes the input clears it.
+        // Between draws the input is the same, so one pass serves every latent until then. (A
+        // pass over only the variations a draw changed was slower for infilling: it splits a
+        // smaller batch over the two threads.)
+        let mut head: Option<HeadOutput> = None;
         for i in (0..t).filter(|&i| generate[i]) {
-            let levels: Vec<f32> = is_known.iter().map(|&k| if k { known_level } else { start }).collect();
-            let input = Tensor::from_slice(&x, (v, t, d), known.device())?;
-            let (_, logits) = predict_in_halves(model, &input, &levels, valid, true)?;
-            let logits = logits.ok_or(EngineError::NoRepeatHead)?;
-            let gates = logits.gate.to_vec2::<f32>()?;
-            let has_source = logits.has_source.to_vec2::<f32>()?;
-            let pointers = logits.pointer.to_vec3::<f32>()?;
+            let HeadOutput { gates, has_source, pointers } = match head.take() {
+                Some(head) => head,
+                None => {
+                    let levels: Vec<f32> = is_known.iter().map(|&k| if k { known_level } else { start }).collect();
+                    let input = Tensor::from_slice(&x, (v, t, d), known.device())?;
+                    let (_, logits) = predict_in_halves(model, &input, &levels, valid, true)?;
+                    let logits = logits.ok_or(EngineError::NoRepeatHead)?;
+                    HeadOutput {
+                        gates: logits.gate.to_vec2::<f32>()?,
+                        has_source: logits.has_source.to_vec2::<f32>()?,
+                        pointers: logits.pointer.to_vec3::<f32>()?,
+                    }
+                }
+            };
+            let mut input_changed = false;
             for s in 0..v {
                 if has_source[s][i] == 0.0 {
                     continue;
                 }
                 let gate = gates[s][i] + options.repeat_offset as f32;
                 let Some(source) = draw_choice(gate, &pointers[s][i], &mut rng) else { continue };
+                input_changed = true;
                 plan.repeats[s][i] = source;
                 let root = plan.root(s, i);
                 if generate[root] {
@@ -345,9 +360,20 @@ impl Engine {
                     set_known(&mut x, s * t + i, &known_rows[root]);
                 }
             }
+            if !input_changed {
+                head = Some(HeadOutput { gates, has_source, pointers });
+            }
         }
         Ok(plan)
     }
+}
+
+/// The repeat head's output for one model input, as plain rows: per variation, per latent (see
+/// `prior::repeats`).
+struct HeadOutput {
+    gates: Vec<Vec<f32>>,
+    has_source: Vec<Vec<f32>>,
+    pointers: Vec<Vec<Vec<f32>>>,
 }
 
 /// Makes every generated segment that variation `v` of `plan` repeats from a kept segment that
