@@ -52,7 +52,11 @@ def dotted_share(ns):
 
 
 def is_four_four(path):
-    meters = [m for t in mido.MidiFile(path).tracks for m in t if m.type == "time_signature"]
+    """Whether the file states 4/4 first; an unreadable file is left out."""
+    try:
+        meters = [m for t in mido.MidiFile(path).tracks for m in t if m.type == "time_signature"]
+    except (OSError, ValueError, EOFError):
+        return False
     return bool(meters) and (meters[0].numerator, meters[0].denominator) == (4, 4)
 
 
