@@ -107,11 +107,12 @@ proptest! {
         let mut bars: Vec<bool> = mask.iter().copied().cycle().take(clip.bars as usize).collect();
         bars[0] = true;
         let selection = BarSelection { bars };
-        // Clean known latents and Algorithm 1's re-noised ones (with reconstruction guidance).
-        let options = if seed % 2 == 0 {
-            InfillOptions { known: KnownLatents::Clean, ..options(seed) }
-        } else {
-            InfillOptions { known: KnownLatents::Renoised, guidance: 1.0, ..options(seed) }
+        // Context guidance (the default), clean known latents, and Algorithm 1's re-noised ones
+        // (with reconstruction guidance).
+        let options = match seed % 3 {
+            0 => options(seed),
+            1 => InfillOptions { known: KnownLatents::Clean, context_guidance: 0.0, ..options(seed) },
+            _ => InfillOptions { known: KnownLatents::Renoised, guidance: 1.0, context_guidance: 0.0, ..options(seed) },
         };
         for result in infill(&engine, &clip, &selection, &options) {
             prop_assert_eq!(result.bars, clip.bars);
@@ -138,6 +139,11 @@ fn the_same_seed_gives_the_same_clips_and_another_seed_does_not() {
     assert_eq!(a, infill(&engine, &clip, &selection, &options(7)));
     assert_ne!(a, infill(&engine, &clip, &selection, &options(8)));
     assert_eq!(a.len(), 2);
+    // The shipped sampler draws fresh noise at every step (η = 1); the seed fixes that too.
+    let shipped = |seed| InfillOptions { variations: 2, seed, ..InfillOptions::default() };
+    let b = infill(&engine, &clip, &selection, &shipped(7));
+    assert_eq!(b, infill(&engine, &clip, &selection, &shipped(7)));
+    assert_ne!(b, infill(&engine, &clip, &selection, &shipped(8)));
 }
 
 #[test]
@@ -194,12 +200,30 @@ fn clean_context_is_refused_for_a_prior_not_trained_for_it() {
     let engine = Engine::new(vae, prior).unwrap();
     let clip = clip();
     let selection = BarSelection::range(2, 5, clip.bars);
-    let clean = InfillOptions { known: KnownLatents::Clean, ..options(0) };
+    let clean = InfillOptions { known: KnownLatents::Clean, context_guidance: 0.0, ..options(0) };
     let result = engine.infill(&clip, &selection, &clean, &AtomicBool::new(false), &mut |_| {});
     assert!(matches!(result, Err(EngineError::NoCleanContext)), "{:?}", result.map(|r| r.len()));
-    // The default, Algorithm 1, works with any prior (the repeat plan then sees re-noised known
-    // latents too).
-    assert_eq!(infill(&engine, &clip, &selection, &options(0)).len(), 2);
+    // The default works with any prior: without clean context it is Algorithm 1 at every step
+    // (the repeat plan then sees re-noised known latents too), the same as without guidance.
+    let default = infill(&engine, &clip, &selection, &options(0));
+    let unguided = infill(&engine, &clip, &selection, &InfillOptions { context_guidance: 0.0, ..options(0) });
+    assert_eq!(default.len(), 2);
+    assert_eq!(default, unguided);
+}
+
+#[test]
+fn conflicting_or_meaningless_guidance_is_refused_with_a_clear_error() {
+    let engine = engine();
+    let clip = clip();
+    let selection = BarSelection::range(2, 5, clip.bars);
+    let run = |options: InfillOptions| engine.infill(&clip, &selection, &options, &AtomicBool::new(false), &mut |_| {});
+    let both = run(InfillOptions { guidance: 1.0, ..options(0) });
+    assert!(matches!(both, Err(EngineError::TwoGuidances)), "{:?}", both.map(|r| r.len()));
+    for weight in [-1.0, f64::NAN, f64::INFINITY] {
+        let result = run(InfillOptions { context_guidance: weight, ..options(0) });
+        assert!(matches!(result, Err(EngineError::BadContextGuidance(_))), "{weight}: {:?}", result.map(|r| r.len()));
+    }
+    assert_eq!(run(InfillOptions { guidance: 1.0, context_guidance: 0.0, ..options(0) }).unwrap().len(), 2);
 }
 
 #[test]

@@ -83,11 +83,16 @@ pub struct InfillOptions {
     /// them clean first (see [`crate::sample`]). Needs a prior trained with clean context;
     /// with one trained without, every step follows Algorithm 1.
     pub clean_steps: f64,
+    /// Weight of context guidance (see [`crate::sample`]): above 0, every step also predicts
+    /// with the known latents clean and follows them w times as closely; it then replaces
+    /// `known` and `clean_steps`, and costs twice the model rows. Needs a prior trained with
+    /// clean context; with one trained without, every step follows Algorithm 1.
+    pub context_guidance: f64,
     /// Whether generated segments repeat others where the prior's repeat head draws it.
     pub repeats: Repeats,
-    /// Added to the repeat head's gate logit when drawing repeats (see
-    /// [`Self::CALIBRATED_REPEAT_OFFSET`]).
-    pub repeat_offset: f64,
+    /// Added to the repeat head's gate logit when drawing repeats; `None`: the calibrated
+    /// offset for the request (see [`Self::CALIBRATED_REPEAT_OFFSET`]).
+    pub repeat_offset: Option<f64>,
 }
 
 /// Whether generated segments may repeat other segments note for note.
@@ -118,25 +123,51 @@ impl Default for InfillOptions {
             guidance: 0.0,
             known: KnownLatents::Renoised,
             clean_steps: Self::DEFAULT_CLEAN_STEPS,
+            context_guidance: Self::DEFAULT_CONTEXT_GUIDANCE,
             repeats: Repeats::Drawn,
-            repeat_offset: Self::CALIBRATED_REPEAT_OFFSET,
+            repeat_offset: None,
         }
     }
 }
 
 impl InfillOptions {
-    /// The shipped head draws fewer repeats than real tunes have: on the training tunes' first
-    /// 16 bars with bars 5–12 infilled, its mean repeat probability sits below the share of
-    /// segments that truly repeat. This offset on its gate logit makes the drawn share of
-    /// repeated windows match the real tunes' on a sample of the *training* set (the
-    /// calibration run is in BENCHMARKS.md); validation stays untouched by it.
+    /// Calibrates how often generated segments repeat others: the offset on the repeat head's
+    /// gate logit that makes the share of repeated windows match the real tunes' on a sample of
+    /// the *training* set, with bars 5–12 of their first 16 infilled (the calibration runs are
+    /// in BENCHMARKS.md; validation stays untouched by them). The shipped head alone draws
+    /// fewer repeats than real tunes have (0.403 against 0.409 at this offset).
     pub const CALIBRATED_REPEAT_OFFSET: f64 = 0.5;
 
-    /// The default clean start: the first quarter of the steps (5 of DDIM's 20) see the known
-    /// latents clean. Chosen on `valid/` (BENCHMARKS.md, prior v8): consistency rises with the
-    /// fraction and the pitch OA variance falls; a quarter keeps the variance above the
-    /// paper's row.
+    /// The same under context guidance next to kept bars: the model then copies kept material
+    /// by itself, beside the repeats the head draws, so the head must draw fewer (0.397 against
+    /// 0.409; session 16).
+    pub const CALIBRATED_GUIDED_REPEAT_OFFSET: f64 = -1.0;
+
+    /// The repeat offset this request uses: its own, or the calibrated one for whether context
+    /// guidance acts on kept bars.
+    pub fn repeat_offset(&self, guided_by_kept_bars: bool) -> f64 {
+        self.repeat_offset.unwrap_or(if guided_by_kept_bars {
+            Self::CALIBRATED_GUIDED_REPEAT_OFFSET
+        } else {
+            Self::CALIBRATED_REPEAT_OFFSET
+        })
+    }
+
+    /// The clean start when context guidance is off: the first quarter of the steps see the
+    /// known latents clean. Chosen on `valid/` with DDIM 20 (BENCHMARKS.md, prior v8):
+    /// consistency rises with the fraction and the pitch OA variance falls; a quarter keeps the
+    /// variance above the paper's row.
     pub const DEFAULT_CLEAN_STEPS: f64 = 0.25;
+
+    /// The default context guidance weight. Chosen on `valid/` (BENCHMARKS.md, session 16):
+    /// from 1.5 to 4 it lifts both consistencies above the paper's row (duration from 0.945 to
+    /// 0.97–0.985 over 16 infills a tune) and lowers the duration OA variance column; 3 keeps
+    /// the pitch OA variance highest.
+    pub const DEFAULT_CONTEXT_GUIDANCE: f64 = 3.0;
+
+    /// The plugin's "Stick to kept bars": twice the default weight, for new bars that follow
+    /// the kept ones more closely still and vary less (BENCHMARKS.md, session 16).
+    pub const STICKY_CONTEXT_GUIDANCE: f64 = 6.0;
 
     /// Whether generated bars may use this pitch.
     pub fn allows(&self, pitch: u8) -> bool {
@@ -162,6 +193,10 @@ pub enum EngineError {
     NoAllowedPitch,
     #[error("this prior was not trained with clean context, so it can only infill from re-noised known latents")]
     NoCleanContext,
+    #[error("context guidance must be a weight of 0 or more, not {0}")]
+    BadContextGuidance(f64),
+    #[error("context guidance and reconstruction guidance cannot be combined; choose one")]
+    TwoGuidances,
     #[error("this prior has no repeat head, so it cannot draw repeats; turn repeats off")]
     NoRepeatHead,
     #[error("cancelled")]
@@ -233,6 +268,15 @@ impl Engine {
         }
         let preprocess = self.vae.preprocess.as_ref().ok_or(EngineError::NoPreprocessing)?;
         let trained_clean = self.prior.model.config.clean_context;
+        if !(options.context_guidance.is_finite() && options.context_guidance >= 0.0) {
+            return Err(EngineError::BadContextGuidance(options.context_guidance));
+        }
+        // Like the clean start, guidance by clean context needs a prior trained for it; with
+        // any other prior every step follows Algorithm 1.
+        let context_guidance = if trained_clean { options.context_guidance } else { 0.0 };
+        if context_guidance > 0.0 && options.guidance > 0.0 {
+            return Err(EngineError::TwoGuidances);
+        }
         let clean_steps = match options.known {
             KnownLatents::Clean if !trained_clean => return Err(EngineError::NoCleanContext),
             KnownLatents::Clean => 1.0,
@@ -248,9 +292,18 @@ impl Engine {
         // Every latent of a clip is real (no padding): one mask serves every reverse step.
         let all_valid =
             Tensor::ones((options.variations.max(1), segments.len()), candle_core::DType::F32, self.device())?;
-        let predict = |x: &Tensor, levels: &[f32]| Ok(predict_in_halves(model, x, levels, &all_valid, false)?.0);
+        // Context guidance asks for two rows per variation.
+        let doubled = Tensor::cat(&[&all_valid, &all_valid], 0)?;
+        let predict = |x: &Tensor, levels: &[f32]| {
+            let valid = if x.dim(0)? == all_valid.dim(0)? { &all_valid } else { &doubled };
+            Ok(predict_in_halves(model, x, levels, valid, false)?.0)
+        };
         let plan = match options.repeats {
-            Repeats::Drawn => Some(self.draw_repeats(&known, &generate, options, &all_valid)?),
+            Repeats::Drawn => {
+                let guided_by_kept_bars = context_guidance > 0.0 && generate.contains(&false);
+                let offset = options.repeat_offset(guided_by_kept_bars);
+                Some(self.draw_repeats(&known, &generate, options, offset, &all_valid)?)
+            }
             Repeats::KeepForm => Some(RepeatPlan::from_input(&known, &generate, options.variations.max(1))?),
             Repeats::Off => None,
         };
@@ -265,6 +318,7 @@ impl Engine {
             guidance: options.guidance,
             clean_steps,
             repeats: plan.as_ref(),
+            context_guidance,
         };
         let sampled = sample(&predict, &self.prior.schedule, &request, cancel, progress)?;
 
@@ -293,6 +347,7 @@ impl Engine {
         known: &Tensor,
         generate: &[bool],
         options: &InfillOptions,
+        repeat_offset: f64,
         valid: &Tensor,
     ) -> Result<RepeatPlan, EngineError> {
         let model = &self.prior.model;
@@ -346,7 +401,7 @@ impl Engine {
                 if has_source[s][i] == 0.0 {
                     continue;
                 }
-                let gate = gates[s][i] + options.repeat_offset as f32;
+                let gate = gates[s][i] + repeat_offset as f32;
                 let Some(source) = draw_choice(gate, &pointers[s][i], &mut rng) else { continue };
                 input_changed = true;
                 plan.repeats[s][i] = source;

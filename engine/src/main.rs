@@ -61,7 +61,8 @@ enum Command {
     /// Generate new melodies from scratch with the diffusion prior.
     Generate(GenerateArgs),
     /// Time infilling 8 bars of a 32-bar clip with 4 variations: the default sampler and the
-    /// 1000-step ancestral sampler in the same run (p50, p95, ratio).
+    /// 1000-step ancestral sampler without context guidance (the paper's) in the same run
+    /// (p50, p95, ratio).
     Bench(BenchArgs),
 }
 
@@ -94,7 +95,7 @@ struct SamplingArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// DDIM steps of the fast sampler; 1000 with --sampler ancestral is the paper's sampler.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = default_steps())]
     steps: usize,
     /// Reverse process: ddim (fast, default) or ancestral (all 1000 DDPM steps).
     #[arg(long, value_enum, default_value_t = SamplerKind::Ddim)]
@@ -106,6 +107,11 @@ struct SamplingArgs {
     /// less varied; needs a prior trained with clean context, as the shipped one is).
     #[arg(long, value_enum, default_value_t = KnownLatents::Renoised)]
     known: KnownLatents,
+    /// Context guidance weight: above 0, every step also looks at the kept bars exactly and
+    /// follows them this many times as closely (1: as --known clean; 2-3: closer still, twice
+    /// the compute). 0 is off.
+    #[arg(long, default_value_t = InfillOptions::default().context_guidance)]
+    context_guidance: f64,
     /// Whether generated 2-bar segments may repeat others note for note, as the prior's repeat
     /// head draws it (as real tunes do), or are all new material.
     #[arg(long, value_enum, default_value_t = Repeats::default())]
@@ -389,7 +395,7 @@ struct EvalArgs {
     #[arg(long, default_value_t = 1)]
     samples: usize,
     /// DDIM steps of the sampler (0: the 1000-step ancestral sampler).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = default_steps())]
     steps: usize,
     /// DDIM η: 0 is deterministic given the start noise, 1 is as random as the ancestral sampler.
     #[arg(long, default_value_t = default_eta())]
@@ -411,12 +417,16 @@ struct EvalArgs {
     /// latents clean first (0: Algorithm 1 throughout).
     #[arg(long, default_value_t = InfillOptions::DEFAULT_CLEAN_STEPS)]
     clean_steps: f64,
+    /// Context guidance weight (0: off; see `rebar infill --help`).
+    #[arg(long, default_value_t = InfillOptions::default().context_guidance)]
+    context_guidance: f64,
     /// Repeats drawn from the prior's repeat head, or none.
     #[arg(long, value_enum, default_value_t = Repeats::default())]
     repeats: Repeats,
     /// Added to the repeat head's gate logit when drawing repeats (the calibration knob).
-    #[arg(long, allow_negative_numbers = true, default_value_t = InfillOptions::CALIBRATED_REPEAT_OFFSET)]
-    repeat_offset: f64,
+    /// Default: the calibrated offset, 0.5, or -1 where context guidance acts on kept bars.
+    #[arg(long, allow_negative_numbers = true)]
+    repeat_offset: Option<f64>,
     /// Where the DDIM steps fall.
     #[arg(long, value_enum, default_value_t = default_spacing())]
     spacing: Spacing,
@@ -659,6 +669,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 guidance: args.guidance,
                 known: args.known,
                 clean_steps: args.clean_steps,
+                context_guidance: args.context_guidance,
                 repeats: args.repeats,
                 repeat_offset: args.repeat_offset,
                 ..InfillOptions::default()
@@ -677,7 +688,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 );
                 ("infill", test.len() * options.variations, report.scores)
             } else {
-                let options = InfillOptions { variations: 1, ..options };
+                let options = InfillOptions { variations: 1, ..options.clone() };
                 ("uncond", args.samples, evaluate_uncond(&engine, &test, args.samples, &truth, &options)?)
             };
             serde_json::json!({
@@ -694,8 +705,13 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "guidance": options.guidance,
                     "known": format!("{:?}", options.known),
                     "clean_steps": options.clean_steps,
+                    "context_guidance": options.context_guidance,
                     "repeats": format!("{:?}", options.repeats),
-                    "repeat_offset": options.repeat_offset,
+                    "repeat_offset": options.repeat_offset(
+                        matches!(args.task, EvalTask::Infill)
+                            && options.context_guidance > 0.0
+                            && engine.prior.model.config.clean_context
+                    ),
                     "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
                     "temperature": options.temperature,
                 },
@@ -909,6 +925,14 @@ fn default_spacing() -> Spacing {
     }
 }
 
+/// The default sampler's step count.
+fn default_steps() -> usize {
+    match Sampler::DEFAULT {
+        Sampler::Ddim { steps, .. } => steps,
+        Sampler::Ancestral => 0,
+    }
+}
+
 /// The default sampler's η.
 fn default_eta() -> f64 {
     match Sampler::DEFAULT {
@@ -930,6 +954,7 @@ impl SamplingArgs {
             variations: self.variations.max(1),
             temperature: self.temperature,
             known: self.known,
+            context_guidance: self.context_guidance,
             repeats: self.repeats,
             seed: self.seed,
             sampler: match self.sampler {
@@ -1046,8 +1071,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     clip.notes.retain(|n| n.end().0 <= 32 * 16);
     let selection = BarSelection::range(12, 19, 32);
     let never = std::sync::atomic::AtomicBool::new(false);
-    let time = |sampler: Sampler, runs: usize| -> Result<(f64, f64)> {
-        let options = InfillOptions { variations: 4, sampler, ..InfillOptions::default() };
+    let time = |options: InfillOptions, runs: usize| -> Result<(f64, f64)> {
         engine.infill(&clip, &selection, &options, &never, &mut |_| {})?; // warm-up
         let mut ms: Vec<f64> = Vec::with_capacity(runs);
         for seed in 0..runs as u64 {
@@ -1059,13 +1083,20 @@ fn bench(args: BenchArgs) -> Result<()> {
         let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
         Ok((pick(0.5), pick(0.95)))
     };
-    let (fast_p50, fast_p95) = time(Sampler::DEFAULT, args.runs.max(1))?;
-    let (slow_p50, slow_p95) = time(Sampler::Ancestral, args.ancestral_runs.max(1))?;
+    let fast = InfillOptions { variations: 4, ..InfillOptions::default() };
+    // The paper's sampler as the paper runs it: one model row per variation, no context guidance.
+    let slow = InfillOptions { sampler: Sampler::Ancestral, context_guidance: 0.0, ..fast.clone() };
+    let (fast_p50, fast_p95) = time(fast.clone(), args.runs.max(1))?;
+    let (slow_p50, slow_p95) = time(slow, args.ancestral_runs.max(1))?;
     let report = serde_json::json!({
         "task": "infill 8 bars of a 32-bar clip, 4 variations",
         "threads": candle_core::utils::get_num_threads(),
-        "default": {"sampler": format!("{:?}", Sampler::DEFAULT), "p50_ms": fast_p50, "p95_ms": fast_p95, "runs": args.runs},
-        "ancestral": {"sampler": "Ancestral (1000 steps)", "p50_ms": slow_p50, "p95_ms": slow_p95, "runs": args.ancestral_runs},
+        "default": {
+            "sampler": format!("{:?}", Sampler::DEFAULT),
+            "context_guidance": fast.context_guidance,
+            "p50_ms": fast_p50, "p95_ms": fast_p95, "runs": args.runs,
+        },
+        "ancestral": {"sampler": "Ancestral (1000 steps)", "context_guidance": 0.0, "p50_ms": slow_p50, "p95_ms": slow_p95, "runs": args.ancestral_runs},
         "speedup_p50": slow_p50 / fast_p50,
     });
     let text = serde_json::to_string_pretty(&report)?;

@@ -44,9 +44,9 @@ pub struct RebarParams {
     pub key_root: EnumParam<KeyRoot>,
     #[id = "key-scale"]
     pub key_scale: EnumParam<ScaleKind>,
-    /// Keep the unselected bars as they are at every step while the new ones are generated
-    /// (clean context), instead of only in the first quarter of the steps and re-noised after
-    /// (Algorithm 1): the new bars fit the kept ones more closely and vary less.
+    /// Follow the unselected bars twice as strongly as by default (context guidance 6 instead
+    /// of 3, see `rebar_engine::sample`): the new bars fit the kept ones more closely and vary
+    /// less.
     #[id = "stick"]
     pub stick_to_kept: BoolParam,
     /// Whether new bars repeat other bars note for note, and which.

@@ -22,7 +22,6 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
 use rebar_engine::engine::{BarSelection, Engine, InfillOptions, Repeats};
 use rebar_engine::melody::scale::Scale;
-use rebar_engine::sample::KnownLatents;
 
 use crate::clip::{bar_is_selected, Clip, ClipNote, Region};
 use crate::params::{KeyRoot, RepeatMode, ScaleKind};
@@ -253,7 +252,11 @@ fn infill_options(request: &Request, seed: u64) -> Result<InfillOptions, String>
         temperature: f64::from(request.temperature),
         seed,
         key,
-        known: if request.stick_to_kept { KnownLatents::Clean } else { KnownLatents::Renoised },
+        context_guidance: if request.stick_to_kept {
+            InfillOptions::STICKY_CONTEXT_GUIDANCE
+        } else {
+            InfillOptions::DEFAULT_CONTEXT_GUIDANCE
+        },
         repeats: match request.repeats {
             RepeatMode::Drawn => Repeats::Drawn,
             RepeatMode::KeepForm => Repeats::KeepForm,
@@ -280,12 +283,13 @@ mod tests {
             repeats: RepeatMode::Drawn,
         };
         let options = infill_options(&request, 9).unwrap();
-        assert_eq!((options.variations, options.seed, options.known), (3, 9, KnownLatents::Renoised));
+        assert_eq!((options.variations, options.seed), (3, 9));
+        assert_eq!(options.context_guidance, InfillOptions::DEFAULT_CONTEXT_GUIDANCE);
         assert_eq!(options.repeats, Repeats::Drawn);
         assert!((options.temperature - 1.2).abs() < 1e-6);
         assert_eq!(options.key, Some("D dorian".parse::<Scale>().unwrap()));
         let sticking = infill_options(&Request { stick_to_kept: true, key_root: KeyRoot::Any, ..request }, 9).unwrap();
-        assert_eq!((sticking.known, sticking.key), (KnownLatents::Clean, None));
+        assert_eq!((sticking.context_guidance, sticking.key), (InfillOptions::STICKY_CONTEXT_GUIDANCE, None));
         let forms = [(RepeatMode::KeepForm, Repeats::KeepForm), (RepeatMode::AllNew, Repeats::Off)];
         for (mode, repeats) in forms {
             assert_eq!(infill_options(&Request { repeats: mode, ..request }, 9).unwrap().repeats, repeats);
