@@ -1005,11 +1005,12 @@ fn infill(args: InfillArgs) -> Result<()> {
     let sampled = sampling.elapsed();
     let paths = args.sampling.write(&results)?;
     println!(
-        "rewrote bars {first}-{last} of {} ({} bars) in {} variations with {:?}{} (seed {}): models loaded in {:.0} ms, sampled in {:.0} ms",
+        "rewrote bars {first}-{last} of {} ({} bars) in {} variations with {:?}, context guidance {}{} (seed {}): models loaded in {:.0} ms, sampled in {:.0} ms",
         args.input.display(),
         clip.bars,
         results.len(),
         options.sampler,
+        options.context_guidance,
         options.key.as_ref().map_or(String::new(), |k| format!(", key {k}")),
         options.seed,
         loaded.as_secs_f64() * 1e3,
