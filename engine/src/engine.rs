@@ -165,10 +165,6 @@ impl InfillOptions {
     /// the pitch OA variance highest.
     pub const DEFAULT_CONTEXT_GUIDANCE: f64 = 3.0;
 
-    /// The plugin's "Stick to kept bars": twice the default weight, for new bars that follow
-    /// the kept ones more closely still and vary less (BENCHMARKS.md, session 16).
-    pub const STICKY_CONTEXT_GUIDANCE: f64 = 6.0;
-
     /// Whether generated bars may use this pitch.
     pub fn allows(&self, pitch: u8) -> bool {
         self.key.as_ref().is_none_or(|scale| scale.contains(pitch))

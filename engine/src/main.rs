@@ -112,6 +112,11 @@ struct SamplingArgs {
     /// the compute). 0 is off.
     #[arg(long, default_value_t = InfillOptions::default().context_guidance)]
     context_guidance: f64,
+    /// Added to the repeat head's odds of drawing a repeat. Default: calibrated so that results
+    /// repeat as often as real tunes (-1 where context guidance acts on kept bars, else 0.5);
+    /// 0.5 with guidance repeats kept bars more (the plugin's Stick to kept).
+    #[arg(long, allow_negative_numbers = true)]
+    repeat_offset: Option<f64>,
     /// Whether generated 2-bar segments may repeat others note for note, as the prior's repeat
     /// head draws it (as real tunes do), or are all new material.
     #[arg(long, value_enum, default_value_t = Repeats::default())]
@@ -955,6 +960,7 @@ impl SamplingArgs {
             temperature: self.temperature,
             known: self.known,
             context_guidance: self.context_guidance,
+            repeat_offset: self.repeat_offset,
             repeats: self.repeats,
             seed: self.seed,
             sampler: match self.sampler {

@@ -44,9 +44,9 @@ pub struct RebarParams {
     pub key_root: EnumParam<KeyRoot>,
     #[id = "key-scale"]
     pub key_scale: EnumParam<ScaleKind>,
-    /// Follow the unselected bars twice as strongly as by default (context guidance 6 instead
-    /// of 3, see `rebar_engine::sample`): the new bars fit the kept ones more closely and vary
-    /// less.
+    /// Let more new 2-bar phrases repeat kept ones note for note (the repeat head's odds
+    /// without the discount context guidance needs, see `worker::STICKY_REPEAT_OFFSET`): the
+    /// new bars follow the kept ones more closely.
     #[id = "stick"]
     pub stick_to_kept: BoolParam,
     /// Whether new bars repeat other bars note for note, and which.
