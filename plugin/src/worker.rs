@@ -245,6 +245,7 @@ impl Job {
 /// and the rest fit them a little more closely (BENCHMARKS.md, session 16). Higher guidance
 /// weights were measured too: they vary less but fit no better.
 const STICKY_REPEAT_OFFSET: f64 = InfillOptions::CALIBRATED_REPEAT_OFFSET;
+const _: () = assert!(STICKY_REPEAT_OFFSET > InfillOptions::CALIBRATED_GUIDED_REPEAT_OFFSET);
 
 /// The engine's options for a Regenerate press, its seed already offset.
 fn infill_options(request: &Request, seed: u64) -> Result<InfillOptions, String> {
@@ -294,7 +295,6 @@ mod tests {
         assert_eq!(options.key, Some("D dorian".parse::<Scale>().unwrap()));
         let sticking = infill_options(&Request { stick_to_kept: true, key_root: KeyRoot::Any, ..request }, 9).unwrap();
         assert_eq!((sticking.repeat_offset, sticking.key), (Some(STICKY_REPEAT_OFFSET), None));
-        assert!(STICKY_REPEAT_OFFSET > InfillOptions::CALIBRATED_GUIDED_REPEAT_OFFSET);
         let forms = [(RepeatMode::KeepForm, Repeats::KeepForm), (RepeatMode::AllNew, Repeats::Off)];
         for (mode, repeats) in forms {
             assert_eq!(infill_options(&Request { repeats: mode, ..request }, 9).unwrap().repeats, repeats);
