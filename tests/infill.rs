@@ -227,6 +227,18 @@ fn conflicting_or_meaningless_guidance_is_refused_with_a_clear_error() {
 }
 
 #[test]
+fn clean_known_latents_turn_context_guidance_off() {
+    let engine = engine();
+    let clip = clip();
+    let selection = BarSelection::range(4, 11, clip.bars);
+    let clean = |context_guidance| InfillOptions { known: KnownLatents::Clean, context_guidance, ..options(3) };
+    let guided = infill(&engine, &clip, &selection, &options(3));
+    let clean_default = infill(&engine, &clip, &selection, &clean(InfillOptions::DEFAULT_CONTEXT_GUIDANCE));
+    assert_eq!(clean_default, infill(&engine, &clip, &selection, &clean(0.0)));
+    assert_ne!(clean_default, guided);
+}
+
+#[test]
 fn keeping_the_form_repeats_what_the_replaced_bars_repeated() {
     let engine = engine();
     let reel = clip();

@@ -85,8 +85,9 @@ pub struct InfillOptions {
     pub clean_steps: f64,
     /// Weight of context guidance (see [`crate::sample`]): above 0, every step also predicts
     /// with the known latents clean and follows them w times as closely; it then replaces
-    /// `known` and `clean_steps`, and costs twice the model rows. Needs a prior trained with
-    /// clean context; with one trained without, every step follows Algorithm 1.
+    /// `clean_steps`, and costs twice the model rows. Needs a prior trained with clean context
+    /// (with one trained without, every step follows Algorithm 1) and re-noised `known`
+    /// latents (clean ones are clean context throughout instead, weight 1).
     pub context_guidance: f64,
     /// Whether generated segments repeat others where the prior's repeat head draws it.
     pub repeats: Repeats,
@@ -268,8 +269,11 @@ impl Engine {
             return Err(EngineError::BadContextGuidance(options.context_guidance));
         }
         // Like the clean start, guidance by clean context needs a prior trained for it; with
-        // any other prior every step follows Algorithm 1.
-        let context_guidance = if trained_clean { options.context_guidance } else { 0.0 };
+        // any other prior every step follows Algorithm 1. Known latents asked for clean at
+        // every step are clean context throughout, which is guidance weight 1, so they turn
+        // guidance off.
+        let guided = trained_clean && options.known == KnownLatents::Renoised;
+        let context_guidance = if guided { options.context_guidance } else { 0.0 };
         if context_guidance > 0.0 && options.guidance > 0.0 {
             return Err(EngineError::TwoGuidances);
         }

@@ -103,8 +103,9 @@ struct SamplingArgs {
     /// Noise scale: below 1 is tamer, above 1 wilder.
     #[arg(long, default_value_t = 1.0)]
     temperature: f64,
-    /// Known bars re-noised at every step (Algorithm 1) or kept clean (closer to the kept bars,
-    /// less varied; needs a prior trained with clean context, as the shipped one is).
+    /// Known bars re-noised at every step (Algorithm 1, under context guidance by default) or
+    /// kept clean throughout (needs a prior trained with clean context, as the shipped one is;
+    /// it turns context guidance off).
     #[arg(long, value_enum, default_value_t = KnownLatents::Renoised)]
     known: KnownLatents,
     /// Context guidance weight: above 0, every step also looks at the kept bars exactly and
