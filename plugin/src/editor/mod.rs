@@ -24,7 +24,7 @@ const TRIGGER_HOLD: Duration = Duration::from_millis(120);
 
 /// The "Stick to kept" checkbox's tooltip.
 const STICK_HINT: &str =
-    "Generate next to the unselected bars as they are: the new bars follow them more closely and vary less";
+    "Let more new phrases repeat the unselected bars note for note: the new bars follow them more closely";
 
 pub struct RebarEditor {
     params: Arc<RebarParams>,
