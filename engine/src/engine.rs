@@ -144,6 +144,19 @@ impl InfillOptions {
     /// 0.409; session 16).
     pub const CALIBRATED_GUIDED_REPEAT_OFFSET: f64 = -1.0;
 
+    /// The context guidance weight this request gets from a prior trained with clean context
+    /// or not. Like the clean start, guidance by clean context needs a prior trained for it;
+    /// with any other prior every step follows Algorithm 1. Known latents asked for clean at
+    /// every step are clean context throughout, which is guidance weight 1, so they turn
+    /// guidance off.
+    pub fn context_guidance_with(&self, trained_clean: bool) -> f64 {
+        if trained_clean && self.known == KnownLatents::Renoised {
+            self.context_guidance
+        } else {
+            0.0
+        }
+    }
+
     /// The repeat offset this request uses: its own, or the calibrated one for whether context
     /// guidance acts on kept bars.
     pub fn repeat_offset(&self, guided_by_kept_bars: bool) -> f64 {
@@ -268,12 +281,7 @@ impl Engine {
         if !(options.context_guidance.is_finite() && options.context_guidance >= 0.0) {
             return Err(EngineError::BadContextGuidance(options.context_guidance));
         }
-        // Like the clean start, guidance by clean context needs a prior trained for it; with
-        // any other prior every step follows Algorithm 1. Known latents asked for clean at
-        // every step are clean context throughout, which is guidance weight 1, so they turn
-        // guidance off.
-        let guided = trained_clean && options.known == KnownLatents::Renoised;
-        let context_guidance = if guided { options.context_guidance } else { 0.0 };
+        let context_guidance = options.context_guidance_with(trained_clean);
         if context_guidance > 0.0 && options.guidance > 0.0 {
             return Err(EngineError::TwoGuidances);
         }

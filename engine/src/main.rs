@@ -697,6 +697,12 @@ fn eval(args: EvalArgs) -> Result<()> {
                 let options = InfillOptions { variations: 1, ..options.clone() };
                 ("uncond", args.samples, evaluate_uncond(&engine, &test, args.samples, &truth, &options)?)
             };
+            // What the engine applied: guidance acts only next to kept bars (not in uncond).
+            let guidance_on_kept_bars = if task == "infill" {
+                options.context_guidance_with(engine.prior.model.config.clean_context)
+            } else {
+                0.0
+            };
             serde_json::json!({
                 "task": task,
                 "n_sequences": n,
@@ -711,13 +717,9 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "guidance": options.guidance,
                     "known": format!("{:?}", options.known),
                     "clean_steps": options.clean_steps,
-                    "context_guidance": options.context_guidance,
+                    "context_guidance": guidance_on_kept_bars,
                     "repeats": format!("{:?}", options.repeats),
-                    "repeat_offset": options.repeat_offset(
-                        matches!(args.task, EvalTask::Infill)
-                            && options.context_guidance > 0.0
-                            && engine.prior.model.config.clean_context
-                    ),
+                    "repeat_offset": options.repeat_offset(guidance_on_kept_bars > 0.0),
                     "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
                     "temperature": options.temperature,
                 },
