@@ -162,6 +162,30 @@ fn the_key_constraint_is_never_violated_in_generated_bars() {
     }
 }
 
+/// Intervals wider than an octave between consecutive notes that both start in selected bars.
+fn wide_leaps_in_selection(melody: &Melody, selection: &BarSelection) -> usize {
+    let selected: Vec<&Note> = melody.notes.iter().filter(|n| selection.is_selected(n.start.0 / 16)).collect();
+    selected.windows(2).filter(|pair| pair[0].pitch.abs_diff(pair[1].pitch) > 12).count()
+}
+
+#[test]
+fn the_leap_penalty_keeps_generated_bars_within_octave_leaps() {
+    // The small prior here decodes to wild melodies, so per-step argmax leaps beyond an octave;
+    // a penalty far above any log-probability gap leaves no such leap in generated bars.
+    let engine = engine();
+    let clip = clip();
+    let selection = BarSelection::range(4, 11, clip.bars);
+    let run = |leap_penalty| {
+        let options = InfillOptions { leap_penalty, repeats: Repeats::Off, variations: 4, ..options(5) };
+        infill(&engine, &clip, &selection, &options)
+            .iter()
+            .map(|m| wide_leaps_in_selection(m, &selection))
+            .sum::<usize>()
+    };
+    assert!(run(0.0) > 0, "no wide leap to remove: the check below would prove nothing");
+    assert_eq!(run(1000.0), 0);
+}
+
 #[test]
 fn a_cancelled_request_stops_with_a_cancelled_error() {
     let engine = engine();
@@ -224,6 +248,10 @@ fn conflicting_or_meaningless_guidance_is_refused_with_a_clear_error() {
         assert!(matches!(result, Err(EngineError::BadContextGuidance(_))), "{weight}: {:?}", result.map(|r| r.len()));
     }
     assert_eq!(run(InfillOptions { guidance: 1.0, context_guidance: 0.0, ..options(0) }).unwrap().len(), 2);
+    for penalty in [-1.0, f32::NAN, f32::INFINITY] {
+        let result = run(InfillOptions { leap_penalty: penalty, ..options(0) });
+        assert!(matches!(result, Err(EngineError::BadLeapPenalty(_))), "{penalty}: {:?}", result.map(|r| r.len()));
+    }
 }
 
 #[test]

@@ -16,6 +16,7 @@ use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::data::windows::Window;
 use crate::data::Tune;
 use crate::engine::{splice, BarSelection, Engine, EngineError, InfillOptions};
 use crate::melody::{tokens, Melody};
@@ -83,6 +84,9 @@ pub struct Shape {
     /// Mean distance in semitones between the mean pitches of adjacent 2-bar windows: how far
     /// the register moves every two bars.
     pub register_step: f64,
+    /// Of the intervals between consecutive notes, the fraction wider than an octave (the
+    /// decoder's octave slips; see [`crate::vae::leaps`]).
+    pub wide_leaps: f64,
     /// Mean pitch OA of each pair of adjacent frames, by the pair's place in the melody: where
     /// (at the selection's edges or inside it) self-similarity is lost.
     pub pitch_oa_by_pair: Vec<f64>,
@@ -100,6 +104,7 @@ impl Shape {
         let (mut pitch, mut duration) = (Vec::new(), Vec::new());
         let (mut repeated, mut windows_with_notes) = (0usize, 0usize);
         let (mut register_moves, mut register_pairs) = (0.0, 0usize);
+        let (mut wide_leaps, mut intervals) = (0usize, 0usize);
         let (mut pitch_by_pair, mut duration_by_pair) = (Means::default(), Means::default());
         let (mut notes_by_window, mut beats_by_window) = (Means::default(), Means::default());
         for melody in melodies {
@@ -112,6 +117,10 @@ impl Shape {
             }
             pitch.extend(p);
             duration.extend(d);
+            for pair in melody.notes.windows(2) {
+                intervals += 1;
+                wide_leaps += usize::from(pair[0].pitch.abs_diff(pair[1].pitch) > OCTAVE);
+            }
             let windows = two_bar_windows(melody);
             notes_by_window.add(windows.iter().map(|w| Some(w.len() as f64)));
             // An empty window has no mean length.
@@ -138,6 +147,7 @@ impl Shape {
             duration_oa_quantiles: quantiles(&mut duration),
             repeated_windows: repeated as f64 / windows_with_notes.max(1) as f64,
             register_step: register_moves / register_pairs.max(1) as f64,
+            wide_leaps: wide_leaps as f64 / intervals.max(1) as f64,
             pitch_oa_by_pair: pitch_by_pair.means(),
             duration_oa_by_pair: duration_by_pair.means(),
             notes_by_window: notes_by_window.means(),
@@ -173,6 +183,9 @@ impl Means {
     }
 }
 
+/// Semitones in an octave.
+const OCTAVE: u8 = 12;
+
 /// A melody's notes by 2-bar window, as (onset within the window, pitch, length).
 fn two_bar_windows(melody: &Melody) -> Vec<Vec<(u32, u8, u32)>> {
     let window_steps = 2 * STEPS_PER_BAR;
@@ -201,6 +214,12 @@ pub struct InfillReport {
     pub examples: Vec<[Melody; 4]>,
 }
 
+/// A baseline's latents as one melody, decoded as the engine decodes the diffusion row's (the same
+/// leap penalty), so the rows differ only in where their latents come from.
+fn decode(engine: &Engine, z: &Tensor, options: &InfillOptions) -> Result<Vec<Window>, EngineError> {
+    Ok(engine.vae.decode_melody(z, &|_| true, options.leap_penalty)?)
+}
+
 /// Tunes drawn in the figure.
 const FIGURE_EXAMPLES: usize = 3;
 
@@ -224,7 +243,7 @@ pub fn evaluate_infill(
 
         let segments = to_segments(melody);
         let encoded = engine.vae.encode(&segments)?;
-        let windows = engine.vae.decode(&encoded)?;
+        let windows = decode(engine, &encoded, options)?;
         reconstruction.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
         let z = encoded.to_vec2::<f32>()?;
         // Latents 2 and 7 (1-based) frame the gap; the four between move evenly from one to the other.
@@ -233,11 +252,11 @@ pub fn evaluate_infill(
             *row = slerp(&z[1], &z[6], (k - 1) as f32 / 5.0);
         }
         let rows: Vec<f32> = interpolated.into_iter().flatten().collect();
-        let windows = engine.vae.decode(&Tensor::from_vec(rows, (8, latent), engine.device())?)?;
+        let windows = decode(engine, &Tensor::from_vec(rows, (8, latent), engine.device())?, options)?;
         interpolation.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
 
         let noise = normal_tensor(&mut rng, 8, latent, engine.device())?;
-        let windows = engine.vae.decode(&noise)?;
+        let windows = decode(engine, &noise, options)?;
         prior.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
     }
     let per_tune = options.variations.max(1);
@@ -281,7 +300,7 @@ pub fn evaluate_uncond(
     let latent = engine.vae.vae.config.latent;
     let mut prior = Vec::with_capacity(count);
     for _ in 0..count {
-        let windows = engine.vae.decode(&normal_tensor(&mut rng, 8, latent, engine.device())?)?;
+        let windows = decode(engine, &normal_tensor(&mut rng, 8, latent, engine.device())?, options)?;
         prior.push(melody_from_segments(&windows, &silence));
     }
     Ok(score(&[("test", test.to_vec()), ("diffusion", diffusion), ("prior", prior)], truth))

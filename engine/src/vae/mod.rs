@@ -6,11 +6,13 @@
 //! - [`loss`]: the free-bits ELBO (MusicVAE eq. 3–4).
 //! - [`latent`]: the prior's preprocessing of the latents (dimension selection, [−1, 1] scaling).
 //! - [`segments`]: a melody as 2-bar segments; [`tools`]: interpolation and attribute vectors.
+//! - [`leaps`]: decoding a melody's windows jointly, with a penalty on leaps beyond an octave.
 //!
 //! [`MelodyVae`] is a trained model as loaded from its self-describing file.
 
 pub mod config;
 pub mod latent;
+pub mod leaps;
 pub mod loss;
 pub mod model;
 pub mod segments;
@@ -24,7 +26,7 @@ use candle_nn::VarBuilder;
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::data::windows::{Window, WINDOW_STEPS};
-use crate::melody::tokens::Token;
+use crate::melody::tokens::{Token, VOCAB_SIZE};
 pub use config::VaeConfig;
 pub use latent::LatentPreprocess;
 pub use model::Vae;
@@ -95,19 +97,27 @@ impl MelodyVae {
         windows_of(&self.vae.decode(z)?)
     }
 
-    /// Argmax reconstructions that only use the note-ons `allowed_pitch` accepts.
-    pub fn decode_constrained(
+    /// One melody's consecutive windows `[n, latent]`, decoded jointly: only note-ons that
+    /// `allowed_pitch` accepts, and `leap_penalty` nats per semitone beyond an octave between
+    /// consecutive notes (see [`leaps`]; 0 is per-step argmax).
+    pub fn decode_melody(
         &self,
         z: &Tensor,
         allowed_pitch: &dyn Fn(u8) -> bool,
+        leap_penalty: f32,
     ) -> candle_core::Result<Vec<Window>> {
-        let allowed: Vec<bool> = (0..self.vae.config.vocab_size as u8)
-            .map(|id| match Token::from_id(id) {
-                Token::On(pitch) => allowed_pitch(pitch),
-                Token::Hold | Token::Rest => true,
-            })
-            .collect();
-        windows_of(&self.vae.decoder.argmax_allowed(z, &allowed)?)
+        let allowed: [bool; VOCAB_SIZE] = std::array::from_fn(|id| match Token::from_id(id as u8) {
+            Token::On(pitch) => allowed_pitch(pitch),
+            Token::Hold | Token::Rest => true,
+        });
+        if self.vae.config.vocab_size != VOCAB_SIZE {
+            candle_core::bail!("the VAE has {} token kinds; melodies have {VOCAB_SIZE}", self.vae.config.vocab_size);
+        }
+        let logits = self.vae.decoder.forward(z)?;
+        let log_probs =
+            candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?.flatten_all()?.to_vec1::<f32>()?;
+        let ids = leaps::decode_melody(&log_probs, &allowed, leap_penalty);
+        Ok(ids.chunks_exact(WINDOW_STEPS).map(|window| std::array::from_fn(|i| window[i])).collect())
     }
 }
 

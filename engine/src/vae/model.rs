@@ -106,13 +106,6 @@ impl Decoder {
     pub fn argmax(&self, z: &Tensor) -> Result<Tensor> {
         self.forward(z)?.argmax(D::Minus1)?.to_dtype(DType::U32)
     }
-
-    /// The most likely allowed token at every step; `allowed` has one flag per token id.
-    pub fn argmax_allowed(&self, z: &Tensor, allowed: &[bool]) -> Result<Tensor> {
-        let bias: Vec<f32> = allowed.iter().map(|&ok| if ok { 0.0 } else { f32::NEG_INFINITY }).collect();
-        let bias = Tensor::from_vec(bias, self.vocab_size, z.device())?;
-        self.forward(z)?.broadcast_add(&bias)?.argmax(D::Minus1)?.to_dtype(DType::U32)
-    }
 }
 
 /// The whole VAE. Weight names: `encoder.*`, `decoder.*`.
