@@ -185,7 +185,7 @@ impl InfillOptions {
 
     /// The shipped leap penalty, calibrated on a sample of the training set: with it, infilled
     /// tunes leap beyond an octave as often as the real ones (0.30% of intervals, against 0.72%
-    /// without), and no metric column moves by more than 0.02 (BENCHMARKS.md, "Octave leaps").
+    /// without), and no metric column moves by more than 0.03 (BENCHMARKS.md, "Octave leaps").
     pub const DEFAULT_LEAP_PENALTY: f32 = 1.0;
 
     /// Whether generated bars may use this pitch.
@@ -349,7 +349,7 @@ impl Engine {
             let z = preprocess.from_prior_space(&(sampled.get(v)? / data_scale)?, self.device())?;
             let mut windows = self.vae.decode_melody(&z, &|pitch| options.allows(pitch), options.leap_penalty)?;
             if let Some(plan) = &plan {
-                copy_kept_repeats(&mut windows, &segments, plan, v, &generate, options);
+                make_repeats_exact(&mut windows, &segments, plan, v, &generate, options);
             }
             let generated = melody_from_segments(&windows, clip);
             results.push(splice(clip, &generated, selection));
@@ -453,11 +453,16 @@ struct HeadOutput {
     pointers: Vec<Vec<Vec<f32>>>,
 }
 
-/// Makes every generated segment that variation `v` of `plan` repeats from a kept segment that
-/// segment's own notes (`kept`, the input's segments) instead of the VAE's reconstruction of
-/// them, which can miss a note: a repeat is only heard as one when exact. A kept segment with a
-/// pitch the constraints forbid stays the constrained decoding.
-fn copy_kept_repeats(
+/// Makes every generated segment that variation `v` of `plan` repeats an exact copy of its
+/// source: a repeat is only heard as one when exact.
+///
+/// - From a kept segment: that segment's own notes (`kept`, the input's segments) instead of the
+///   VAE's reconstruction of them, which can miss a note.
+/// - From a generated segment, or from a kept one with a pitch the constraints forbid: the
+///   decoding of the first generated segment with that source. Segments that repeat one another
+///   share a latent, but the melody decoder judges a window's first note against the note
+///   before it (see [`crate::vae::leaps`]), so they can decode apart.
+fn make_repeats_exact(
     windows: &mut [Window],
     kept: &[Window],
     plan: &RepeatPlan,
@@ -465,10 +470,14 @@ fn copy_kept_repeats(
     generate: &[bool],
     options: &InfillOptions,
 ) {
-    for (i, window) in windows.iter_mut().enumerate() {
-        let root = plan.root(v, i);
-        if root != i && !generate[root] && allows_every_pitch(&kept[root], options) {
+    let decoded = windows.to_vec();
+    let roots: Vec<usize> = (0..windows.len()).map(|i| plan.root(v, i)).collect();
+    for (i, window) in windows.iter_mut().enumerate().filter(|(i, _)| generate[*i]) {
+        let root = roots[i];
+        if !generate[root] && allows_every_pitch(&kept[root], options) {
             *window = kept[root];
+        } else if let Some(first) = (0..decoded.len()).find(|&j| generate[j] && roots[j] == root) {
+            *window = decoded[first];
         }
     }
 }
@@ -567,22 +576,29 @@ mod tests {
     }
 
     #[test]
-    fn repeats_of_kept_segments_take_their_notes_unless_a_constraint_forbids_them() {
+    fn repeats_copy_their_source_exactly_unless_a_constraint_forbids_it() {
         let window = |pitch: u8| -> Window { std::array::from_fn(|i| if i == 0 { Token::On(pitch).id() } else { 0 }) };
-        let kept = [window(60), window(61), window(62), window(63)];
-        let decoded = [window(70), window(71), window(72), window(73)];
-        let generate = [false, true, false, true];
-        // Segment 1 repeats the kept 0, segment 3 repeats the kept 2.
-        let plan = RepeatPlan { repeats: vec![vec![0, 0, 2, 2]] };
+        let kept = [window(60), window(61), window(62), window(63), window(64)];
+        let decoded = [window(70), window(71), window(72), window(73), window(74)];
+        let generate = [false, true, false, true, true];
+        // Segment 1 repeats the kept 0, segment 3 the kept 2, and segment 4 the generated 1,
+        // which itself repeats the kept 0.
+        let plan = RepeatPlan { repeats: vec![vec![0, 0, 2, 2, 1]] };
         let mut windows = decoded;
-        copy_kept_repeats(&mut windows, &kept, &plan, 0, &generate, &InfillOptions::default());
-        assert_eq!(windows, [window(70), window(60), window(72), window(62)]);
+        make_repeats_exact(&mut windows, &kept, &plan, 0, &generate, &InfillOptions::default());
+        assert_eq!(windows, [window(70), window(60), window(72), window(62), window(60)]);
         // In C major, 62 (D) is allowed and 61 would not be; 60 (C) is.
         let c_major = InfillOptions { key: Some("C major".parse().unwrap()), ..InfillOptions::default() };
-        let kept = [window(61), window(61), window(62), window(63)];
+        let kept = [window(61), window(61), window(62), window(63), window(64)];
         let mut windows = decoded;
-        copy_kept_repeats(&mut windows, &kept, &plan, 0, &generate, &c_major);
-        assert_eq!(windows, [window(70), window(71), window(72), window(62)]);
+        make_repeats_exact(&mut windows, &kept, &plan, 0, &generate, &c_major);
+        assert_eq!(windows, [window(70), window(71), window(72), window(62), window(71)]);
+        // A repeat of a generated segment takes that segment's decoding, which the melody
+        // decoder may have made differ from the repeat's own.
+        let plan = RepeatPlan { repeats: vec![vec![0, 1, 2, 3, 1]] };
+        let mut windows = decoded;
+        make_repeats_exact(&mut windows, &kept, &plan, 0, &generate, &InfillOptions::default());
+        assert_eq!(windows, [window(70), window(71), window(72), window(73), window(71)]);
     }
 
     #[test]
