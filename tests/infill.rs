@@ -169,14 +169,14 @@ fn wide_leaps_in_selection(melody: &Melody, selection: &BarSelection) -> usize {
 }
 
 #[test]
-fn the_leap_penalty_keeps_generated_bars_within_octave_leaps() {
+fn the_interval_prior_keeps_generated_bars_within_octave_leaps() {
     // The small prior here decodes to wild melodies, so per-step argmax leaps beyond an octave;
-    // a penalty far above any log-probability gap leaves no such leap in generated bars.
+    // a weight far above any log-probability gap leaves no such leap in generated bars.
     let engine = engine();
     let clip = clip();
     let selection = BarSelection::range(4, 11, clip.bars);
-    let run = |leap_penalty| {
-        let options = InfillOptions { leap_penalty, repeats: Repeats::Off, variations: 4, ..options(5) };
+    let run = |interval_weight| {
+        let options = InfillOptions { interval_weight, repeats: Repeats::Off, variations: 4, ..options(5) };
         infill(&engine, &clip, &selection, &options)
             .iter()
             .map(|m| wide_leaps_in_selection(m, &selection))
@@ -248,9 +248,9 @@ fn conflicting_or_meaningless_guidance_is_refused_with_a_clear_error() {
         assert!(matches!(result, Err(EngineError::BadContextGuidance(_))), "{weight}: {:?}", result.map(|r| r.len()));
     }
     assert_eq!(run(InfillOptions { guidance: 1.0, context_guidance: 0.0, ..options(0) }).unwrap().len(), 2);
-    for penalty in [-1.0, f32::NAN, f32::INFINITY] {
-        let result = run(InfillOptions { leap_penalty: penalty, ..options(0) });
-        assert!(matches!(result, Err(EngineError::BadLeapPenalty(_))), "{penalty}: {:?}", result.map(|r| r.len()));
+    for weight in [-1.0, f32::NAN, f32::INFINITY] {
+        let result = run(InfillOptions { interval_weight: weight, ..options(0) });
+        assert!(matches!(result, Err(EngineError::BadIntervalWeight(_))), "{weight}: {:?}", result.map(|r| r.len()));
     }
 }
 
@@ -313,4 +313,18 @@ fn a_corrupt_prior_file_is_refused_with_an_error_naming_it() {
     std::fs::write(&vae_path, rebar_engine::vae::EMBEDDED_VAE).unwrap();
     let err = TrainedPrior::load(&vae_path, &Device::Cpu).err().unwrap().to_string();
     assert!(err.contains("rebar-vae") && err.contains("rebar-prior"), "{err}");
+}
+
+#[test]
+fn a_vae_file_with_a_broken_interval_prior_is_refused_by_name() {
+    use rebar_engine::checkpoint::{save, Checkpoint};
+    use rebar_engine::vae::{EMBEDDED_VAE, FORMAT, VERSION};
+    let shipped = Checkpoint::from_bytes(EMBEDDED_VAE, "embedded", FORMAT, VERSION).unwrap();
+    assert!(MelodyVae::embedded(&Device::Cpu).unwrap().intervals.is_some(), "the shipped VAE has its interval prior");
+    let path = prior_path().with_file_name("broken-intervals.safetensors");
+    let mut metadata = shipped.metadata.clone();
+    metadata.insert("intervals".into(), r#"{"log_probs": [-1.0, 2.5]}"#.into());
+    save(&path, &shipped.tensors, FORMAT, VERSION, metadata).unwrap();
+    let err = MelodyVae::load(&path, &Device::Cpu).err().unwrap().to_string();
+    assert!(err.contains("broken-intervals.safetensors") && err.contains("intervals"), "{err}");
 }

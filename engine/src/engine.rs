@@ -94,9 +94,10 @@ pub struct InfillOptions {
     /// Added to the repeat head's gate logit when drawing repeats; `None`: the calibrated
     /// offset for the request (see [`Self::CALIBRATED_REPEAT_OFFSET`]).
     pub repeat_offset: Option<f64>,
-    /// Nats per semitone beyond an octave that a leap between consecutive notes costs when the
-    /// latents are decoded (see [`crate::vae::leaps`]); 0 is per-step argmax.
-    pub leap_penalty: f32,
+    /// Weight of the VAE's interval prior when the latents are decoded: the pitches of the new
+    /// notes are chosen jointly, each interval scored by its log-probability in the training set
+    /// times this (see [`crate::vae::intervals`]); 0 is per-step argmax.
+    pub interval_weight: f32,
 }
 
 /// Whether generated segments may repeat other segments note for note.
@@ -130,7 +131,7 @@ impl Default for InfillOptions {
             context_guidance: Self::DEFAULT_CONTEXT_GUIDANCE,
             repeats: Repeats::Drawn,
             repeat_offset: None,
-            leap_penalty: Self::DEFAULT_LEAP_PENALTY,
+            interval_weight: Self::DEFAULT_INTERVAL_WEIGHT,
         }
     }
 }
@@ -183,10 +184,8 @@ impl InfillOptions {
     /// the pitch OA variance highest.
     pub const DEFAULT_CONTEXT_GUIDANCE: f64 = 3.0;
 
-    /// The shipped leap penalty, calibrated on a sample of the training set: with it, infilled
-    /// tunes leap beyond an octave as often as the real ones (0.30% of intervals, against 0.72%
-    /// without), and no metric column moves by more than 0.03 (BENCHMARKS.md, "Octave leaps").
-    pub const DEFAULT_LEAP_PENALTY: f32 = 1.0;
+    /// The shipped interval weight (calibrated in BENCHMARKS.md, session 17, "Interval prior").
+    pub const DEFAULT_INTERVAL_WEIGHT: f32 = 0.7;
 
     /// Whether generated bars may use this pitch.
     pub fn allows(&self, pitch: u8) -> bool {
@@ -214,8 +213,8 @@ pub enum EngineError {
     NoCleanContext,
     #[error("context guidance must be a weight of 0 or more, not {0}")]
     BadContextGuidance(f64),
-    #[error("the leap penalty must be 0 or more, not {0}")]
-    BadLeapPenalty(f32),
+    #[error("the interval weight must be 0 or more, not {0}")]
+    BadIntervalWeight(f32),
     #[error("context guidance and reconstruction guidance cannot be combined; choose one")]
     TwoGuidances,
     #[error("this prior has no repeat head, so it cannot draw repeats; turn repeats off")]
@@ -292,8 +291,8 @@ impl Engine {
         if !(options.context_guidance.is_finite() && options.context_guidance >= 0.0) {
             return Err(EngineError::BadContextGuidance(options.context_guidance));
         }
-        if !(options.leap_penalty.is_finite() && options.leap_penalty >= 0.0) {
-            return Err(EngineError::BadLeapPenalty(options.leap_penalty));
+        if !(options.interval_weight.is_finite() && options.interval_weight >= 0.0) {
+            return Err(EngineError::BadIntervalWeight(options.interval_weight));
         }
         let context_guidance = options.context_guidance_with(trained_clean);
         if context_guidance > 0.0 && options.guidance > 0.0 {
@@ -347,7 +346,7 @@ impl Engine {
         let mut results = Vec::with_capacity(options.variations);
         for v in 0..sampled.dim(0)? {
             let z = preprocess.from_prior_space(&(sampled.get(v)? / data_scale)?, self.device())?;
-            let mut windows = self.vae.decode_melody(&z, &|pitch| options.allows(pitch), options.leap_penalty)?;
+            let mut windows = self.vae.decode_melody(&z, &|pitch| options.allows(pitch), options.interval_weight)?;
             if let Some(plan) = &plan {
                 make_repeats_exact(&mut windows, &segments, plan, v, &generate, options);
             }
@@ -461,7 +460,7 @@ struct HeadOutput {
 /// - From a generated segment, or from a kept one with a pitch the constraints forbid: the
 ///   decoding of the first generated segment with that source. Segments that repeat one another
 ///   share a latent, but the melody decoder judges a window's first note against the note
-///   before it (see [`crate::vae::leaps`]), so they can decode apart.
+///   before it (see [`crate::vae::intervals`]), so they can decode apart.
 fn make_repeats_exact(
     windows: &mut [Window],
     kept: &[Window],

@@ -118,10 +118,11 @@ struct SamplingArgs {
     /// 0.5 with guidance repeats kept bars more (the plugin's Stick to kept).
     #[arg(long, allow_negative_numbers = true)]
     repeat_offset: Option<f64>,
-    /// Cost, per semitone beyond an octave, of a leap between consecutive notes when the new
-    /// bars are decoded: it keeps the decoder from jumping octaves where it hesitates. 0 is off.
-    #[arg(long, default_value_t = InfillOptions::DEFAULT_LEAP_PENALTY)]
-    leap_penalty: f32,
+    /// Weight of the interval prior when the new bars are decoded: their pitches are chosen
+    /// together, each interval scored by how common it is in the training tunes, so the decoder
+    /// does not jump octaves where it hesitates. 0 is off (each step's likeliest token).
+    #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT)]
+    interval_weight: f32,
     /// Whether generated 2-bar segments may repeat others note for note, as the prior's repeat
     /// head draws it (as real tunes do), or are all new material.
     #[arg(long, value_enum, default_value_t = Repeats::default())]
@@ -437,9 +438,9 @@ struct EvalArgs {
     /// Default: the calibrated offset, 0.5, or -1 where context guidance acts on kept bars.
     #[arg(long, allow_negative_numbers = true)]
     repeat_offset: Option<f64>,
-    /// Leap penalty of the decoder, for every row's latents (see `rebar infill --help`).
-    #[arg(long, default_value_t = InfillOptions::DEFAULT_LEAP_PENALTY)]
-    leap_penalty: f32,
+    /// Weight of the decoder's interval prior, for every row's latents (see `rebar infill --help`).
+    #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT)]
+    interval_weight: f32,
     /// Where the DDIM steps fall.
     #[arg(long, value_enum, default_value_t = default_spacing())]
     spacing: Spacing,
@@ -685,7 +686,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 context_guidance: args.context_guidance,
                 repeats: args.repeats,
                 repeat_offset: args.repeat_offset,
-                leap_penalty: args.leap_penalty,
+                interval_weight: args.interval_weight,
                 ..InfillOptions::default()
             };
             let test = first_sixteen_bars(&data.tunes);
@@ -730,7 +731,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "repeat_offset": options.repeat_offset(guidance_on_kept_bars > 0.0),
                     "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
                     "temperature": options.temperature,
-                    "leap_penalty": options.leap_penalty,
+                    "interval_weight": options.interval_weight,
                 },
                 "seconds": started.elapsed().as_secs_f64(),
             })
@@ -973,7 +974,7 @@ impl SamplingArgs {
             known: self.known,
             context_guidance: self.context_guidance,
             repeat_offset: self.repeat_offset,
-            leap_penalty: self.leap_penalty,
+            interval_weight: self.interval_weight,
             repeats: self.repeats,
             seed: self.seed,
             sampler: match self.sampler {

@@ -85,8 +85,11 @@ pub struct Shape {
     /// the register moves every two bars.
     pub register_step: f64,
     /// Of the intervals between consecutive notes, the fraction wider than an octave (the
-    /// decoder's octave slips; see [`crate::vae::leaps`]).
+    /// decoder's octave slips; see [`crate::vae::intervals`]).
     pub wide_leaps: f64,
+    /// Of the intervals between consecutive notes, the fraction of each size from 0 to 12
+    /// semitones, then of all wider ones: the melodic motion the interval prior shapes.
+    pub interval_histogram: Vec<f64>,
     /// Mean pitch OA of each pair of adjacent frames, by the pair's place in the melody: where
     /// (at the selection's edges or inside it) self-similarity is lost.
     pub pitch_oa_by_pair: Vec<f64>,
@@ -105,6 +108,7 @@ impl Shape {
         let (mut repeated, mut windows_with_notes) = (0usize, 0usize);
         let (mut register_moves, mut register_pairs) = (0.0, 0usize);
         let (mut wide_leaps, mut intervals) = (0usize, 0usize);
+        let mut interval_counts = [0usize; OCTAVE as usize + 2];
         let (mut pitch_by_pair, mut duration_by_pair) = (Means::default(), Means::default());
         let (mut notes_by_window, mut beats_by_window) = (Means::default(), Means::default());
         for melody in melodies {
@@ -119,7 +123,9 @@ impl Shape {
             duration.extend(d);
             for pair in melody.notes.windows(2) {
                 intervals += 1;
-                wide_leaps += usize::from(pair[0].pitch.abs_diff(pair[1].pitch) > OCTAVE);
+                let interval = pair[0].pitch.abs_diff(pair[1].pitch);
+                wide_leaps += usize::from(interval > OCTAVE);
+                interval_counts[usize::from(interval.min(OCTAVE + 1))] += 1;
             }
             let windows = two_bar_windows(melody);
             notes_by_window.add(windows.iter().map(|w| Some(w.len() as f64)));
@@ -148,6 +154,7 @@ impl Shape {
             repeated_windows: repeated as f64 / windows_with_notes.max(1) as f64,
             register_step: register_moves / register_pairs.max(1) as f64,
             wide_leaps: wide_leaps as f64 / intervals.max(1) as f64,
+            interval_histogram: interval_counts.iter().map(|&c| c as f64 / intervals.max(1) as f64).collect(),
             pitch_oa_by_pair: pitch_by_pair.means(),
             duration_oa_by_pair: duration_by_pair.means(),
             notes_by_window: notes_by_window.means(),
@@ -215,9 +222,9 @@ pub struct InfillReport {
 }
 
 /// A baseline's latents as one melody, decoded as the engine decodes the diffusion row's (the same
-/// leap penalty), so the rows differ only in where their latents come from.
+/// interval weight), so the rows differ only in where their latents come from.
 fn decode(engine: &Engine, z: &Tensor, options: &InfillOptions) -> Result<Vec<Window>, EngineError> {
-    Ok(engine.vae.decode_melody(z, &|_| true, options.leap_penalty)?)
+    Ok(engine.vae.decode_melody(z, &|_| true, options.interval_weight)?)
 }
 
 /// Tunes drawn in the figure.

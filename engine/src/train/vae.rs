@@ -18,6 +18,7 @@ use crate::eval::recon::reconstruction_accuracy;
 use crate::melody::tokens::{Token, MAX_PITCH, MIN_PITCH};
 use crate::vae::loss::{kl_per_dimension, vae_loss};
 use crate::vae::tools::{density_vector, DENSITY};
+use crate::vae::IntervalPrior;
 use crate::vae::{windows_tensor, LatentPreprocess, MelodyVae, Vae, VaeConfig};
 
 /// Format name of a VAE training checkpoint (weights + optimizer state).
@@ -212,6 +213,7 @@ pub fn export_model(
         preprocess: None,
         provenance: serde_json::Value::Null,
         attributes: BTreeMap::new(),
+        intervals: None,
         device: device.clone(),
     };
     let attributes = BTreeMap::from([(DENSITY.to_string(), density_vector(&model, train)?)]);
@@ -219,6 +221,7 @@ pub fn export_model(
         ("config".into(), to_json(&vae.config)),
         ("preprocess".into(), to_json(&preprocess)),
         ("attributes".into(), to_json(&attributes)),
+        ("intervals".into(), to_json(&IntervalPrior::fit(train))),
         ("provenance".into(), to_json(provenance)),
     ]);
     checkpoint::save(path, &half_weights(varmap)?, crate::vae::FORMAT, crate::vae::VERSION, metadata)?;

@@ -6,13 +6,13 @@
 //! - [`loss`]: the free-bits ELBO (MusicVAE eq. 3–4).
 //! - [`latent`]: the prior's preprocessing of the latents (dimension selection, [−1, 1] scaling).
 //! - [`segments`]: a melody as 2-bar segments; [`tools`]: interpolation and attribute vectors.
-//! - [`leaps`]: decoding a melody's windows jointly, with a penalty on leaps beyond an octave.
+//! - [`intervals`]: decoding a melody's windows jointly, with the training set's interval prior.
 //!
 //! [`MelodyVae`] is a trained model as loaded from its self-describing file.
 
 pub mod config;
+pub mod intervals;
 pub mod latent;
-pub mod leaps;
 pub mod loss;
 pub mod model;
 pub mod segments;
@@ -28,6 +28,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::data::windows::{Window, WINDOW_STEPS};
 use crate::melody::tokens::{Token, VOCAB_SIZE};
 pub use config::VaeConfig;
+pub use intervals::IntervalPrior;
 pub use latent::LatentPreprocess;
 pub use model::Vae;
 
@@ -44,6 +45,9 @@ pub struct MelodyVae {
     pub provenance: serde_json::Value,
     /// Attribute vectors in latent space, by name (see [`tools`]).
     pub attributes: BTreeMap<String, Vec<f32>>,
+    /// The training set's interval prior, for [`Self::decode_melody`]; files written before it
+    /// existed have none.
+    pub intervals: Option<IntervalPrior>,
     pub device: Device,
 }
 
@@ -73,8 +77,22 @@ impl MelodyVae {
             preprocess: checkpoint.json_opt("preprocess")?,
             provenance: checkpoint.json_opt("provenance")?.unwrap_or(serde_json::Value::Null),
             attributes: checkpoint.json_opt("attributes")?.unwrap_or_default(),
+            intervals: Self::interval_prior(checkpoint)?,
             device: device.clone(),
         })
+    }
+
+    /// The file's interval prior, if it has one, checked so that decoding never meets a NaN.
+    fn interval_prior(checkpoint: &Checkpoint) -> Result<Option<IntervalPrior>, CheckpointError> {
+        let prior: Option<IntervalPrior> = checkpoint.json_opt("intervals")?;
+        if prior.as_ref().is_some_and(|p| !p.is_valid()) {
+            return Err(CheckpointError::Metadata {
+                file: checkpoint.file.clone(),
+                key: "intervals".into(),
+                reason: "the interval log-probabilities must be finite and at most 0".into(),
+            });
+        }
+        Ok(prior)
     }
 
     /// The shipped weights, compiled into the binary: trained as BENCHMARKS.md records.
@@ -98,13 +116,14 @@ impl MelodyVae {
     }
 
     /// One melody's consecutive windows `[n, latent]`, decoded jointly: only note-ons that
-    /// `allowed_pitch` accepts, and `leap_penalty` nats per semitone beyond an octave between
-    /// consecutive notes (see [`leaps`]; 0 is per-step argmax).
+    /// `allowed_pitch` accepts, the rhythm as per-step argmax, and the pitches weighted by the
+    /// file's interval prior to the power `interval_weight` (see [`intervals`]; 0, or a file
+    /// without the prior, is per-step argmax).
     pub fn decode_melody(
         &self,
         z: &Tensor,
         allowed_pitch: &dyn Fn(u8) -> bool,
-        leap_penalty: f32,
+        interval_weight: f32,
     ) -> candle_core::Result<Vec<Window>> {
         let allowed: [bool; VOCAB_SIZE] = std::array::from_fn(|id| match Token::from_id(id as u8) {
             Token::On(pitch) => allowed_pitch(pitch),
@@ -116,7 +135,7 @@ impl MelodyVae {
         let logits = self.vae.decoder.forward(z)?;
         let log_probs =
             candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?.flatten_all()?.to_vec1::<f32>()?;
-        let ids = leaps::decode_melody(&log_probs, &allowed, leap_penalty);
+        let ids = intervals::decode_melody(&log_probs, &allowed, self.intervals.as_ref(), interval_weight);
         Ok(ids.chunks_exact(WINDOW_STEPS).map(|window| std::array::from_fn(|i| window[i])).collect())
     }
 }
