@@ -90,6 +90,10 @@ pub struct Shape {
     /// Of the intervals between consecutive notes, the fraction of each size from 0 to 12
     /// semitones, then of all wider ones: the melodic motion the interval prior shapes.
     pub interval_histogram: Vec<f64>,
+    /// Of the 4-bar frames that hold notes, the fraction whose notes all have one length: their
+    /// duration Gaussian has σ = 0, so their duration OA with any different frame is 0, the
+    /// metric's extreme values.
+    pub uniform_rhythm_frames: f64,
     /// Mean pitch OA of each pair of adjacent frames, by the pair's place in the melody: where
     /// (at the selection's edges or inside it) self-similarity is lost.
     pub pitch_oa_by_pair: Vec<f64>,
@@ -109,6 +113,7 @@ impl Shape {
         let (mut register_moves, mut register_pairs) = (0.0, 0usize);
         let (mut wide_leaps, mut intervals) = (0usize, 0usize);
         let mut interval_counts = [0usize; OCTAVE as usize + 2];
+        let (mut uniform_frames, mut frames) = (0usize, 0usize);
         let (mut pitch_by_pair, mut duration_by_pair) = (Means::default(), Means::default());
         let (mut notes_by_window, mut beats_by_window) = (Means::default(), Means::default());
         for melody in melodies {
@@ -128,6 +133,13 @@ impl Shape {
                 interval_counts[usize::from(interval.min(OCTAVE + 1))] += 1;
             }
             let windows = two_bar_windows(melody);
+            for frame in windows.windows(2) {
+                let mut lengths = frame.iter().flatten().map(|&(_, _, len)| len);
+                if let Some(first) = lengths.next() {
+                    frames += 1;
+                    uniform_frames += usize::from(lengths.all(|len| len == first));
+                }
+            }
             notes_by_window.add(windows.iter().map(|w| Some(w.len() as f64)));
             // An empty window has no mean length.
             beats_by_window.add(windows.iter().map(|w| {
@@ -154,6 +166,7 @@ impl Shape {
             repeated_windows: repeated as f64 / windows_with_notes.max(1) as f64,
             register_step: register_moves / register_pairs.max(1) as f64,
             wide_leaps: wide_leaps as f64 / intervals.max(1) as f64,
+            uniform_rhythm_frames: uniform_frames as f64 / frames.max(1) as f64,
             interval_histogram: interval_counts.iter().map(|&c| c as f64 / intervals.max(1) as f64).collect(),
             pitch_oa_by_pair: pitch_by_pair.means(),
             duration_oa_by_pair: duration_by_pair.means(),
