@@ -489,7 +489,19 @@ struct DatasetArgs {
     summary_json: Option<PathBuf>,
 }
 
+/// `rebar inspect … | head` closes the pipe before rebar is done writing. Rust ignores SIGPIPE,
+/// so the next `println!` would panic; with the signal's default action restored, rebar ends
+/// as Unix tools do, silently.
+fn end_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> Result<()> {
+    end_quietly_on_a_closed_pipe();
     match Cli::parse().command {
         Command::Inspect(args) => inspect(args),
         Command::Dataset(args) => dataset(args),

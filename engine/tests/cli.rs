@@ -33,6 +33,32 @@ fn inspect_prints_meta_events_and_a_numbered_piano_roll() {
 }
 
 #[test]
+fn a_reader_that_stops_early_ends_rebar_quietly() {
+    // `rebar generate … | head -0`: the reader is gone before rebar prints what it did (it
+    // loads the models and samples first), so the first line already meets a closed pipe.
+    let out_dir = std::env::temp_dir().join(format!("rebar-cli-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rebar"))
+        .args(["generate", "--bars", "4", "--variations", "1", "-o"])
+        .arg(out_dir.join("out.mid"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    std::fs::remove_dir_all(&out_dir).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        // Ended by SIGPIPE (13 on Linux and macOS), as `cat` would be.
+        assert_eq!(out.status.signal(), Some(13), "{:?}", out.status);
+    }
+}
+
+#[test]
 fn inspect_of_a_corrupt_file_fails_with_a_message_naming_it() {
     let path = std::env::temp_dir().join(format!("rebar-cli-corrupt-{}.mid", std::process::id()));
     std::fs::write(&path, b"MThd\0\0\0\x06garbage").unwrap();
