@@ -743,7 +743,8 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "repeat_offset": options.repeat_offset(guidance_on_kept_bars > 0.0),
                     "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
                     "temperature": options.temperature,
-                    "interval_weight": options.interval_weight,
+                    // What the decoder applied: a VAE file without the prior decodes per step.
+                    "interval_weight": if engine.vae.intervals.is_some() { options.interval_weight } else { 0.0 },
                 },
                 "seconds": started.elapsed().as_secs_f64(),
             })
@@ -1037,12 +1038,13 @@ fn infill(args: InfillArgs) -> Result<()> {
     let sampled = sampling.elapsed();
     let paths = args.sampling.write(&results)?;
     println!(
-        "rewrote bars {first}-{last} of {} ({} bars) in {} variations with {:?}, context guidance {}{} (seed {}): models loaded in {:.0} ms, sampled in {:.0} ms",
+        "rewrote bars {first}-{last} of {} ({} bars) in {} variations with {:?}, context guidance {}, {}{} (seed {}): models loaded in {:.0} ms, sampled in {:.0} ms",
         args.input.display(),
         clip.bars,
         results.len(),
         options.sampler,
         options.context_guidance,
+        interval_prior_note(&engine, &options),
         options.key.as_ref().map_or(String::new(), |k| format!(", key {k}")),
         options.seed,
         loaded.as_secs_f64() * 1e3,
@@ -1052,6 +1054,15 @@ fn infill(args: InfillArgs) -> Result<()> {
         println!("  wrote {}", path.display());
     }
     Ok(())
+}
+
+/// How the latents were decoded, for the summary line.
+fn interval_prior_note(engine: &Engine, options: &InfillOptions) -> String {
+    match (&engine.vae.intervals, options.interval_weight) {
+        (_, weight) if weight == 0.0 => "interval prior off".into(),
+        (None, _) => "interval prior off (the VAE file has none)".into(),
+        (Some(_), weight) => format!("interval prior {weight}"),
+    }
 }
 
 fn generate(args: GenerateArgs) -> Result<()> {
@@ -1072,9 +1083,10 @@ fn generate(args: GenerateArgs) -> Result<()> {
     let sampled = sampling.elapsed();
     let paths = args.sampling.write(&results)?;
     println!(
-        "generated {} melodies of {bars} bars with {:?} (seed {}) in {:.0} ms ({:.0} ms in all)",
+        "generated {} melodies of {bars} bars with {:?}, {} (seed {}) in {:.0} ms ({:.0} ms in all)",
         results.len(),
         options.sampler,
+        interval_prior_note(&engine, &options),
         options.seed,
         sampled.as_secs_f64() * 1e3,
         started.elapsed().as_secs_f64() * 1e3
