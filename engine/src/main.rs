@@ -1059,7 +1059,7 @@ fn infill(args: InfillArgs) -> Result<()> {
 /// How the latents were decoded, for the summary line.
 fn interval_prior_note(engine: &Engine, options: &InfillOptions) -> String {
     match (&engine.vae.intervals, options.interval_weight) {
-        (_, weight) if weight == 0.0 => "interval prior off".into(),
+        (_, 0.0) => "interval prior off".into(),
         (None, _) => "interval prior off (the VAE file has none)".into(),
         (Some(_), weight) => format!("interval prior {weight}"),
     }
