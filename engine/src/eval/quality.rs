@@ -84,11 +84,9 @@ pub struct Shape {
     /// Mean distance in semitones between the mean pitches of adjacent 2-bar windows: how far
     /// the register moves every two bars.
     pub register_step: f64,
-    /// Of the intervals between consecutive notes, the fraction wider than an octave (the
-    /// decoder's octave slips; see [`crate::vae::intervals`]).
-    pub wide_leaps: f64,
     /// Of the intervals between consecutive notes, the fraction of each size from 0 to 12
-    /// semitones, then of all wider ones: the melodic motion the interval prior shapes.
+    /// semitones, then of all wider ones (the last entry: the decoder's octave slips): the
+    /// melodic motion the interval prior shapes (see [`crate::vae::intervals`]).
     pub interval_histogram: Vec<f64>,
     /// Of the 4-bar frames that hold notes, the fraction whose notes all have one length: their
     /// duration Gaussian has σ = 0, so their duration OA with any different frame is 0, the
@@ -111,7 +109,6 @@ impl Shape {
         let (mut pitch, mut duration) = (Vec::new(), Vec::new());
         let (mut repeated, mut windows_with_notes) = (0usize, 0usize);
         let (mut register_moves, mut register_pairs) = (0.0, 0usize);
-        let (mut wide_leaps, mut intervals) = (0usize, 0usize);
         let mut interval_counts = [0usize; OCTAVE as usize + 2];
         let (mut uniform_frames, mut frames) = (0usize, 0usize);
         let (mut pitch_by_pair, mut duration_by_pair) = (Means::default(), Means::default());
@@ -127,10 +124,7 @@ impl Shape {
             pitch.extend(p);
             duration.extend(d);
             for pair in melody.notes.windows(2) {
-                intervals += 1;
-                let interval = pair[0].pitch.abs_diff(pair[1].pitch);
-                wide_leaps += usize::from(interval > OCTAVE);
-                interval_counts[usize::from(interval.min(OCTAVE + 1))] += 1;
+                interval_counts[usize::from(pair[0].pitch.abs_diff(pair[1].pitch).min(OCTAVE + 1))] += 1;
             }
             let windows = two_bar_windows(melody);
             for frame in windows.windows(2) {
@@ -165,9 +159,11 @@ impl Shape {
             duration_oa_quantiles: quantiles(&mut duration),
             repeated_windows: repeated as f64 / windows_with_notes.max(1) as f64,
             register_step: register_moves / register_pairs.max(1) as f64,
-            wide_leaps: wide_leaps as f64 / intervals.max(1) as f64,
             uniform_rhythm_frames: uniform_frames as f64 / frames.max(1) as f64,
-            interval_histogram: interval_counts.iter().map(|&c| c as f64 / intervals.max(1) as f64).collect(),
+            interval_histogram: {
+                let intervals = interval_counts.iter().sum::<usize>().max(1) as f64;
+                interval_counts.iter().map(|&c| c as f64 / intervals).collect()
+            },
             pitch_oa_by_pair: pitch_by_pair.means(),
             duration_oa_by_pair: duration_by_pair.means(),
             notes_by_window: notes_by_window.means(),

@@ -101,7 +101,7 @@ pub fn decode_melody(
     };
     // score[k]: the best path's value with the latest note at pitch index k; back[n][k]: the
     // pitch index of note n − 1 on that path.
-    let mut score: Vec<f32> = (0..PITCHES).map(|k| emit(note_steps[0], k)).collect();
+    let mut score: [f32; PITCHES] = std::array::from_fn(|k| emit(note_steps[0], k));
     let mut back: Vec<[u8; PITCHES]> = Vec::with_capacity(note_steps.len());
     back.push([0; PITCHES]);
     for &t in &note_steps[1..] {
@@ -122,7 +122,7 @@ pub fn decode_melody(
             next[k] = best + here;
             from[k] = best_q as u8;
         }
-        score = next.to_vec();
+        score = next;
         back.push(from);
     }
     let mut k = (0..PITCHES).fold(0, |best, k| if score[k] > score[best] { k } else { best });

@@ -125,13 +125,13 @@ impl MelodyVae {
         allowed_pitch: &dyn Fn(u8) -> bool,
         interval_weight: f32,
     ) -> candle_core::Result<Vec<Window>> {
+        if self.vae.config.vocab_size != VOCAB_SIZE {
+            candle_core::bail!("the VAE has {} token kinds; melodies have {VOCAB_SIZE}", self.vae.config.vocab_size);
+        }
         let allowed: [bool; VOCAB_SIZE] = std::array::from_fn(|id| match Token::from_id(id as u8) {
             Token::On(pitch) => allowed_pitch(pitch),
             Token::Hold | Token::Rest => true,
         });
-        if self.vae.config.vocab_size != VOCAB_SIZE {
-            candle_core::bail!("the VAE has {} token kinds; melodies have {VOCAB_SIZE}", self.vae.config.vocab_size);
-        }
         let logits = self.vae.decoder.forward(z)?;
         let log_probs =
             candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?.flatten_all()?.to_vec1::<f32>()?;
