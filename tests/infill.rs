@@ -248,7 +248,7 @@ fn conflicting_or_meaningless_guidance_is_refused_with_a_clear_error() {
         assert!(matches!(result, Err(EngineError::BadContextGuidance(_))), "{weight}: {:?}", result.map(|r| r.len()));
     }
     assert_eq!(run(InfillOptions { guidance: 1.0, context_guidance: 0.0, ..options(0) }).unwrap().len(), 2);
-    for weight in [-1.0, f32::NAN, f32::INFINITY] {
+    for weight in [-1.0, f64::NAN, f64::INFINITY] {
         let result = run(InfillOptions { interval_weight: weight, ..options(0) });
         assert!(matches!(result, Err(EngineError::BadIntervalWeight(_))), "{weight}: {:?}", result.map(|r| r.len()));
     }

@@ -97,7 +97,7 @@ pub struct InfillOptions {
     /// Weight of the VAE's interval prior when the latents are decoded: the pitches of the new
     /// notes are chosen jointly, each interval scored by its log-probability in the training set
     /// times this (see [`crate::vae::intervals`]); 0 is per-step argmax.
-    pub interval_weight: f32,
+    pub interval_weight: f64,
 }
 
 /// Whether generated segments may repeat other segments note for note.
@@ -185,7 +185,7 @@ impl InfillOptions {
     pub const DEFAULT_CONTEXT_GUIDANCE: f64 = 3.0;
 
     /// The shipped interval weight (calibrated in BENCHMARKS.md, session 17, "Interval prior").
-    pub const DEFAULT_INTERVAL_WEIGHT: f32 = 0.7;
+    pub const DEFAULT_INTERVAL_WEIGHT: f64 = 0.7;
 
     /// Whether generated bars may use this pitch.
     pub fn allows(&self, pitch: u8) -> bool {
@@ -214,7 +214,7 @@ pub enum EngineError {
     #[error("context guidance must be a weight of 0 or more, not {0}")]
     BadContextGuidance(f64),
     #[error("the interval weight must be 0 or more, not {0}")]
-    BadIntervalWeight(f32),
+    BadIntervalWeight(f64),
     #[error("context guidance and reconstruction guidance cannot be combined; choose one")]
     TwoGuidances,
     #[error("this prior has no repeat head, so it cannot draw repeats; turn repeats off")]

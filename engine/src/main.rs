@@ -122,7 +122,7 @@ struct SamplingArgs {
     /// together, each interval scored by how common it is in the training tunes, so the decoder
     /// does not jump octaves where it hesitates. 0 is off (each step's likeliest token).
     #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT)]
-    interval_weight: f32,
+    interval_weight: f64,
     /// Whether generated 2-bar segments may repeat others note for note, as the prior's repeat
     /// head draws it (as real tunes do), or are all new material.
     #[arg(long, value_enum, default_value_t = Repeats::default())]
@@ -440,7 +440,7 @@ struct EvalArgs {
     repeat_offset: Option<f64>,
     /// Weight of the decoder's interval prior, for every row's latents (see `rebar infill --help`).
     #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT)]
-    interval_weight: f32,
+    interval_weight: f64,
     /// Where the DDIM steps fall.
     #[arg(long, value_enum, default_value_t = default_spacing())]
     spacing: Spacing,

@@ -123,7 +123,7 @@ impl MelodyVae {
         &self,
         z: &Tensor,
         allowed_pitch: &dyn Fn(u8) -> bool,
-        interval_weight: f32,
+        interval_weight: f64,
     ) -> candle_core::Result<Vec<Window>> {
         if self.vae.config.vocab_size != VOCAB_SIZE {
             candle_core::bail!("the VAE has {} token kinds; melodies have {VOCAB_SIZE}", self.vae.config.vocab_size);
@@ -135,7 +135,7 @@ impl MelodyVae {
         let logits = self.vae.decoder.forward(z)?;
         let log_probs =
             candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?.flatten_all()?.to_vec1::<f32>()?;
-        let ids = intervals::decode_melody(&log_probs, &allowed, self.intervals.as_ref(), interval_weight);
+        let ids = intervals::decode_melody(&log_probs, &allowed, self.intervals.as_ref(), interval_weight as f32);
         Ok(ids.chunks_exact(WINDOW_STEPS).map(|window| std::array::from_fn(|i| window[i])).collect())
     }
 }
