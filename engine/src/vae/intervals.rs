@@ -87,7 +87,7 @@ pub fn decode_melody(
         })
         .collect();
     let note_steps: Vec<usize> = (0..ids.len()).filter(|&t| usize::from(ids[t]) >= FIRST_NOTE_ON).collect();
-    let Some(prior) = prior.filter(|_| weight > 0.0 && note_steps.len() > 1) else {
+    let Some(prior) = prior.filter(|_| weight > 0.0 && weight.is_finite() && note_steps.len() > 1) else {
         return ids;
     };
     let cost: Vec<f32> = (0..PITCHES).map(|semitones| weight * prior.cost(semitones)).collect();
@@ -126,6 +126,11 @@ pub fn decode_melody(
         back.push(from);
     }
     let mut k = (0..PITCHES).fold(0, |best, k| if score[k] > score[best] { k } else { best });
+    if score[k] == f32::NEG_INFINITY {
+        // Only a weight so large that the interval costs overflow gets here: no path has a
+        // finite value, so none can be trusted to keep to `allowed`; the rhythm's own argmax does.
+        return ids;
+    }
     for (n, &t) in note_steps.iter().enumerate().rev() {
         ids[t] = (FIRST_NOTE_ON + k) as u8;
         k = usize::from(back[n][k]);
@@ -265,12 +270,16 @@ mod tests {
     }
 
     #[test]
-    fn rejected_tokens_are_never_chosen() {
-        let log_probs = rows(&[note_on(40), note_on(41), note_on(42)]);
+    fn rejected_tokens_are_never_chosen_at_any_weight() {
+        let log_probs = rows(&[note_on(40), note_on(41), note_on(42), note_on(70)]);
         let mut allowed = ALL;
         allowed[note_on(41)] = false;
-        let ids = decode_melody(&log_probs, &allowed, Some(&stepwise()), 1.0);
-        assert!(ids.iter().all(|&id| allowed[usize::from(id)]), "{ids:?}");
+        allowed[note_on(0)] = false;
+        // f32::MAX overflows every interval cost to infinity.
+        for weight in [1.0, 1e30, f32::MAX, f32::INFINITY, f32::NAN] {
+            let ids = decode_melody(&log_probs, &allowed, Some(&stepwise()), weight);
+            assert!(ids.iter().all(|&id| allowed[usize::from(id)]), "{weight}: {ids:?}");
+        }
     }
 
     #[test]
