@@ -347,9 +347,7 @@ impl Engine {
         for v in 0..sampled.dim(0)? {
             let z = preprocess.from_prior_space(&(sampled.get(v)? / data_scale)?, self.device())?;
             let mut windows = self.vae.decode_melody(&z, &|pitch| options.allows(pitch), options.interval_weight)?;
-            if let Some(plan) = &plan {
-                make_repeats_exact(&mut windows, &segments, plan, v, &generate, options);
-            }
+            make_repeats_exact(&mut windows, &segments, plan.as_ref(), v, &generate, options);
             let generated = melody_from_segments(&windows, clip);
             results.push(splice(clip, &generated, selection));
         }
@@ -452,29 +450,40 @@ struct HeadOutput {
     pointers: Vec<Vec<Vec<f32>>>,
 }
 
-/// Makes every generated segment that variation `v` of `plan` repeats an exact copy of its
-/// source: a repeat is only heard as one when exact.
+/// Makes every generated segment that repeats another an exact copy of it: a repeat is only
+/// heard as one when exact. `windows` holds the decoding of every segment, kept ones included.
 ///
-/// - From a kept segment: that segment's own notes (`kept`, the input's segments) instead of the
-///   VAE's reconstruction of them, which can miss a note.
-/// - From a generated segment, or from a kept one with a pitch the constraints forbid: the
-///   decoding of the first generated segment with that source. Segments that repeat one another
-///   share a latent, but the melody decoder judges a window's first note against the note
-///   before it (see [`crate::vae::intervals`]), so they can decode apart.
+/// - A repeat that variation `v` of `plan` draws from a kept segment takes that segment's own
+///   notes (`kept`, the input's segments) instead of the VAE's reconstruction of them, which can
+///   miss a note.
+/// - One drawn from a generated segment, or from a kept one with a pitch the constraints forbid,
+///   takes the decoding of the first generated segment with that source. Segments that repeat
+///   one another share a latent, but the melody decoder judges a window's first note against
+///   the note before it (see [`crate::vae::intervals`]), so they can decode apart.
+/// - A segment the plan leaves new but whose decoding is a kept segment's decoding (context
+///   guidance copies kept bars by itself) is that kept segment reproduced, and takes its notes
+///   too.
 fn make_repeats_exact(
     windows: &mut [Window],
     kept: &[Window],
-    plan: &RepeatPlan,
+    plan: Option<&RepeatPlan>,
     v: usize,
     generate: &[bool],
     options: &InfillOptions,
 ) {
     let decoded = windows.to_vec();
-    let roots: Vec<usize> = (0..windows.len()).map(|i| plan.root(v, i)).collect();
+    let roots: Vec<usize> = (0..windows.len()).map(|i| plan.map_or(i, |plan| plan.root(v, i))).collect();
+    let kept_notes_of =
+        |root: usize| (!generate[root] && allows_every_pitch(&kept[root], options)).then_some(kept[root]);
     for (i, window) in windows.iter_mut().enumerate().filter(|(i, _)| generate[*i]) {
         let root = roots[i];
-        if !generate[root] && allows_every_pitch(&kept[root], options) {
-            *window = kept[root];
+        if root == i {
+            let reproduced = (0..decoded.len()).find(|&k| !generate[k] && decoded[k] == decoded[i]);
+            if let Some(notes) = reproduced.and_then(kept_notes_of) {
+                *window = notes;
+            }
+        } else if let Some(notes) = kept_notes_of(root) {
+            *window = notes;
         } else if let Some(first) = (0..decoded.len()).find(|&j| generate[j] && roots[j] == root) {
             *window = decoded[first];
         }
@@ -575,7 +584,7 @@ mod tests {
     }
 
     #[test]
-    fn repeats_copy_their_source_exactly_unless_a_constraint_forbids_it() {
+    fn repeats_and_reproductions_copy_their_source_exactly_unless_a_constraint_forbids_it() {
         let window = |pitch: u8| -> Window { std::array::from_fn(|i| if i == 0 { Token::On(pitch).id() } else { 0 }) };
         let kept = [window(60), window(61), window(62), window(63), window(64)];
         let decoded = [window(70), window(71), window(72), window(73), window(74)];
@@ -584,20 +593,28 @@ mod tests {
         // which itself repeats the kept 0.
         let plan = RepeatPlan { repeats: vec![vec![0, 0, 2, 2, 1]] };
         let mut windows = decoded;
-        make_repeats_exact(&mut windows, &kept, &plan, 0, &generate, &InfillOptions::default());
+        make_repeats_exact(&mut windows, &kept, Some(&plan), 0, &generate, &InfillOptions::default());
         assert_eq!(windows, [window(70), window(60), window(72), window(62), window(60)]);
         // In C major, 62 (D) is allowed and 61 would not be; 60 (C) is.
         let c_major = InfillOptions { key: Some("C major".parse().unwrap()), ..InfillOptions::default() };
         let kept = [window(61), window(61), window(62), window(63), window(64)];
         let mut windows = decoded;
-        make_repeats_exact(&mut windows, &kept, &plan, 0, &generate, &c_major);
+        make_repeats_exact(&mut windows, &kept, Some(&plan), 0, &generate, &c_major);
         assert_eq!(windows, [window(70), window(71), window(72), window(62), window(71)]);
         // A repeat of a generated segment takes that segment's decoding, which the melody
         // decoder may have made differ from the repeat's own.
         let plan = RepeatPlan { repeats: vec![vec![0, 1, 2, 3, 1]] };
         let mut windows = decoded;
-        make_repeats_exact(&mut windows, &kept, &plan, 0, &generate, &InfillOptions::default());
+        make_repeats_exact(&mut windows, &kept, Some(&plan), 0, &generate, &InfillOptions::default());
         assert_eq!(windows, [window(70), window(71), window(72), window(73), window(71)]);
+        // A segment the plan leaves new but that decodes as kept segment 0 decodes (its VAE
+        // reconstruction, 70) is that segment reproduced: it takes its notes, with or without a plan.
+        let reproducing = [window(70), window(71), window(72), window(73), window(70)];
+        for plan in [Some(RepeatPlan::none(1, 5)), None] {
+            let mut windows = reproducing;
+            make_repeats_exact(&mut windows, &kept, plan.as_ref(), 0, &generate, &InfillOptions::default());
+            assert_eq!(windows, [window(70), window(71), window(72), window(73), window(61)]);
+        }
     }
 
     #[test]
