@@ -184,7 +184,9 @@ impl InfillOptions {
     /// the pitch OA variance highest.
     pub const DEFAULT_CONTEXT_GUIDANCE: f64 = 3.0;
 
-    /// The shipped interval weight (calibrated on the training sample so that generated tunes leap beyond an octave as often as real ones; BENCHMARKS.md, session 17, "Octave slips").
+    /// The shipped interval weight, calibrated on a sample of the training set so that generated
+    /// tunes leap beyond an octave as often as real ones (BENCHMARKS.md, session 17, "Octave
+    /// slips").
     pub const DEFAULT_INTERVAL_WEIGHT: f64 = 0.7;
 
     /// Whether generated bars may use this pitch.
