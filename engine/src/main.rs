@@ -743,8 +743,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "repeat_offset": options.repeat_offset(guidance_on_kept_bars > 0.0),
                     "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
                     "temperature": options.temperature,
-                    // What the decoder applied: a VAE file without the prior decodes per step.
-                    "interval_weight": if engine.vae.intervals.is_some() { options.interval_weight } else { 0.0 },
+                    "interval_weight": engine.vae.applied_interval_weight(options.interval_weight),
                 },
                 "seconds": started.elapsed().as_secs_f64(),
             })
@@ -1058,10 +1057,10 @@ fn infill(args: InfillArgs) -> Result<()> {
 
 /// How the latents were decoded, for the summary line.
 fn interval_prior_note(engine: &Engine, options: &InfillOptions) -> String {
-    match (&engine.vae.intervals, options.interval_weight) {
-        (_, 0.0) => "interval prior off".into(),
-        (None, _) => "interval prior off (the VAE file has none)".into(),
-        (Some(_), weight) => format!("interval prior {weight}"),
+    match engine.vae.applied_interval_weight(options.interval_weight) {
+        0.0 if engine.vae.intervals.is_none() => "interval prior off (the VAE file has none)".into(),
+        0.0 => "interval prior off".into(),
+        weight => format!("interval prior {weight}"),
     }
 }
 

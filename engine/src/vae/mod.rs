@@ -115,6 +115,16 @@ impl MelodyVae {
         windows_of(&self.vae.decode(z)?)
     }
 
+    /// The interval weight [`Self::decode_melody`] applies when asked for `requested`: 0 for a
+    /// file without the interval prior (it decodes per step) or a weight that is not finite.
+    pub fn applied_interval_weight(&self, requested: f64) -> f64 {
+        if self.intervals.is_some() && requested.is_finite() && requested > 0.0 {
+            requested
+        } else {
+            0.0
+        }
+    }
+
     /// One melody's consecutive windows `[n, latent]`, decoded jointly: only note-ons that
     /// `allowed_pitch` accepts, the rhythm as per-step argmax, and the pitches weighted by the
     /// file's interval prior to the power `interval_weight` (see [`intervals`]; 0, or a file
@@ -135,7 +145,12 @@ impl MelodyVae {
         let logits = self.vae.decoder.forward(z)?;
         let log_probs =
             candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?.flatten_all()?.to_vec1::<f32>()?;
-        let ids = intervals::decode_melody(&log_probs, &allowed, self.intervals.as_ref(), interval_weight as f32);
+        let ids = intervals::decode_melody(
+            &log_probs,
+            &allowed,
+            self.intervals.as_ref(),
+            self.applied_interval_weight(interval_weight) as f32,
+        );
         Ok(ids.chunks_exact(WINDOW_STEPS).map(|window| std::array::from_fn(|i| window[i])).collect())
     }
 }
