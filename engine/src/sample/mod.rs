@@ -511,11 +511,16 @@ mod tests {
         }
     }
 
+    /// Four latents: the outer two known at (1.5, −1), the middle two generated.
+    fn two_new_between_two_known() -> (Tensor, [bool; 4]) {
+        let known = Tensor::new(&[[1.5f32, -1.0], [0.0, 0.0], [0.0, 0.0], [1.5, -1.0]], &Device::Cpu).unwrap();
+        (known, [false, true, true, false])
+    }
+
     #[test]
     fn clean_context_and_guidance_bring_infills_closer_to_what_the_known_latents_imply() {
         let schedule = NoiseSchedule::default();
-        let known = Tensor::new(&[[1.5f32, -1.0], [0.0, 0.0], [0.0, 0.0], [1.5, -1.0]], &Device::Cpu).unwrap();
-        let generate = [false, true, true, false];
+        let (known, generate) = two_new_between_two_known();
         let sampler = Sampler::Ddim { steps: 20, eta: 0.0, spacing: Spacing::Uniform };
         let error = |guidance: f64, clean_steps: f64| {
             let request = SampleRequest { guidance, clean_steps, ..request(&known, &generate, sampler, 11) };
@@ -532,8 +537,7 @@ mod tests {
     #[test]
     fn context_guidance_asks_for_both_branches_in_one_batch_and_at_weight_one_is_clean_context() {
         let schedule = NoiseSchedule::default();
-        let known = Tensor::new(&[[1.5f32, -1.0], [0.0, 0.0], [0.0, 0.0], [1.5, -1.0]], &Device::Cpu).unwrap();
-        let generate = [false, true, true, false];
+        let (known, generate) = two_new_between_two_known();
         let sampler = Sampler::Ddim { steps: 10, eta: 0.0, spacing: Spacing::Uniform };
         let calls = std::cell::Cell::new(0);
         let checked = |x: &Tensor, levels: &[f32]| {
