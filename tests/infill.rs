@@ -267,6 +267,25 @@ fn clean_known_latents_turn_context_guidance_off() {
 }
 
 #[test]
+fn context_guidance_applies_only_next_to_kept_bars() {
+    let engine = engine();
+    let clip = clip();
+    let guided = options(5);
+    let weight = InfillOptions::DEFAULT_CONTEXT_GUIDANCE;
+    assert_eq!(engine.applied_context_guidance(&guided, &[false, true, true, false]), weight);
+    assert_eq!(engine.applied_context_guidance(&guided, &[true; 4]), 0.0);
+    let clean = InfillOptions { known: KnownLatents::Clean, ..options(5) };
+    assert_eq!(engine.applied_context_guidance(&clean, &[false, true]), 0.0);
+    // From scratch nothing is kept to guide by: any weight gives the same clips.
+    let everything = BarSelection::all(clip.bars);
+    let unguided = InfillOptions { context_guidance: 0.0, ..options(5) };
+    assert_eq!(infill(&engine, &clip, &everything, &guided), infill(&engine, &clip, &everything, &unguided));
+    // Next to kept bars it acts.
+    let middle = BarSelection::range(4, 11, clip.bars);
+    assert_ne!(infill(&engine, &clip, &middle, &guided), infill(&engine, &clip, &middle, &unguided));
+}
+
+#[test]
 fn keeping_the_form_repeats_what_the_replaced_bars_repeated() {
     let engine = engine();
     let reel = clip();

@@ -264,6 +264,18 @@ impl Engine {
         &self.vae.device
     }
 
+    /// The context guidance weight `options` applies when regenerating the 2-bar segments that
+    /// `generate` marks: guidance follows kept bars, so it is 0 where none are kept (generation
+    /// from scratch), as it is with a prior not trained with clean context. The one rule for
+    /// the sampler, the repeat offset and the figures the CLI reports.
+    pub fn applied_context_guidance(&self, options: &InfillOptions, generate: &[bool]) -> f64 {
+        if generate.contains(&false) {
+            options.context_guidance_with(self.prior.model.config.clean_context)
+        } else {
+            0.0
+        }
+    }
+
     /// The longest clip, in bars.
     pub fn max_bars(&self) -> u32 {
         self.prior.model.config.max_segments as u32 * BARS_PER_SEGMENT
@@ -296,8 +308,7 @@ impl Engine {
         if !(options.interval_weight.is_finite() && options.interval_weight >= 0.0) {
             return Err(EngineError::BadIntervalWeight(options.interval_weight));
         }
-        let context_guidance = options.context_guidance_with(trained_clean);
-        if context_guidance > 0.0 && options.guidance > 0.0 {
+        if options.context_guidance_with(trained_clean) > 0.0 && options.guidance > 0.0 {
             return Err(EngineError::TwoGuidances);
         }
         let clean_steps = match options.known {
@@ -308,6 +319,7 @@ impl Engine {
         };
         let segments = to_segments(clip);
         let generate = selection.segments(segments.len());
+        let context_guidance = self.applied_context_guidance(options, &generate);
         let model = &self.prior.model;
         let data_scale = model.config.data_scale;
         let known = (preprocess.to_prior_space(&self.vae.encode(&segments)?)? * data_scale)?;
@@ -323,8 +335,7 @@ impl Engine {
         };
         let plan = match options.repeats {
             Repeats::Drawn => {
-                let guided_by_kept_bars = context_guidance > 0.0 && generate.contains(&false);
-                let offset = options.repeat_offset(guided_by_kept_bars);
+                let offset = options.repeat_offset(context_guidance > 0.0);
                 Some(self.draw_repeats(&known, &generate, options, offset, &all_valid)?)
             }
             Repeats::KeepForm => Some(RepeatPlan::from_input(&known, &generate, options.variations.max(1))?),

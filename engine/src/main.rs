@@ -11,7 +11,9 @@ use clap::{Parser, Subcommand};
 use rebar_engine::data::{build_dataset, load_dataset, save_dataset, BuildOptions};
 use rebar_engine::engine::{BarSelection, Engine, InfillOptions, Repeats};
 use rebar_engine::eval::figure::infill_figure;
-use rebar_engine::eval::quality::{evaluate_infill, evaluate_uncond, first_sixteen_bars, melody_stats, INFILL_BARS};
+use rebar_engine::eval::quality::{
+    evaluate_infill, evaluate_uncond, first_sixteen_bars, infill_selection, melody_stats, EVAL_BARS, INFILL_BARS,
+};
 use rebar_engine::eval::recon::reconstruction_accuracy;
 use rebar_engine::melody::scale::Scale;
 use rebar_engine::melody::{quantize, roll, Melody};
@@ -718,12 +720,9 @@ fn eval(args: EvalArgs) -> Result<()> {
                 let options = InfillOptions { variations: 1, ..options.clone() };
                 ("uncond", args.samples, evaluate_uncond(&engine, &test, args.samples, &truth, &options)?)
             };
-            // What the engine applied: guidance acts only next to kept bars (not in uncond).
-            let guidance_on_kept_bars = if task == "infill" {
-                options.context_guidance_with(engine.prior.model.config.clean_context)
-            } else {
-                0.0
-            };
+            let selection = if task == "infill" { infill_selection() } else { BarSelection::all(EVAL_BARS) };
+            let guidance_on_kept_bars =
+                engine.applied_context_guidance(&options, &selection.segments(EVAL_BARS.div_ceil(2) as usize));
             serde_json::json!({
                 "task": task,
                 "n_sequences": n,
@@ -1042,7 +1041,7 @@ fn infill(args: InfillArgs) -> Result<()> {
         clip.bars,
         results.len(),
         options.sampler,
-        options.context_guidance,
+        engine.applied_context_guidance(&options, &selection.segments(clip.bars.div_ceil(2) as usize)),
         interval_prior_note(&engine, &options),
         options.key.as_ref().map_or(String::new(), |k| format!(", key {k}")),
         options.seed,

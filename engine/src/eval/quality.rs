@@ -239,6 +239,11 @@ fn decode(engine: &Engine, z: &Tensor, options: &InfillOptions) -> Result<Vec<Wi
 /// Tunes drawn in the figure.
 const FIGURE_EXAMPLES: usize = 3;
 
+/// The bars the infilling evaluation regenerates: [`INFILL_BARS`] of [`EVAL_BARS`].
+pub fn infill_selection() -> BarSelection {
+    BarSelection::range(INFILL_BARS.0, INFILL_BARS.1, EVAL_BARS)
+}
+
 /// The infilling evaluation over `melodies` (16 bars each).
 pub fn evaluate_infill(
     engine: &Engine,
@@ -246,8 +251,8 @@ pub fn evaluate_infill(
     truth: &SetStats,
     options: &InfillOptions,
 ) -> Result<InfillReport, EngineError> {
-    let selection = BarSelection::range(INFILL_BARS.0, INFILL_BARS.1, EVAL_BARS);
-    let generate = selection.segments(8);
+    let selection = infill_selection();
+    let generate = selection.segments(EVAL_BARS.div_ceil(2) as usize);
     let never = AtomicBool::new(false);
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let latent = engine.vae.vae.config.latent;
