@@ -28,7 +28,7 @@ use crate::sample::repeats::draw_choice;
 use crate::sample::{sample, KnownLatents, RepeatPlan, SampleError, SampleRequest, Sampler};
 use crate::time::{Step, BARS_PER_SEGMENT, STEPS_PER_BAR};
 use crate::train::normal_tensor;
-use crate::vae::segments::{melody_from_segments, to_segments};
+use crate::vae::segments::{melody_from_segments, segment_count, to_segments};
 use crate::vae::MelodyVae;
 
 /// Which bars of a clip to regenerate: one flag per bar.
@@ -57,6 +57,11 @@ impl BarSelection {
         (0..segment_count as u32)
             .map(|s| (0..BARS_PER_SEGMENT).any(|b| self.is_selected(s * BARS_PER_SEGMENT + b)))
             .collect()
+    }
+
+    /// [`Self::segments`] of a clip of `bars` bars, cut as [`to_segments`] cuts it.
+    pub fn segments_of_clip(&self, bars: u32) -> Vec<bool> {
+        self.segments(segment_count(bars))
     }
 }
 

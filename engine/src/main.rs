@@ -740,7 +740,7 @@ fn eval(args: EvalArgs) -> Result<()> {
             };
             let selection = if task == "infill" { infill_selection() } else { BarSelection::all(EVAL_BARS) };
             let guidance_on_kept_bars =
-                engine.applied_context_guidance(&options, &selection.segments(EVAL_BARS.div_ceil(2) as usize));
+                engine.applied_context_guidance(&options, &selection.segments_of_clip(EVAL_BARS));
             serde_json::json!({
                 "task": task,
                 "n_sequences": n,
@@ -1059,7 +1059,7 @@ fn infill(args: InfillArgs) -> Result<()> {
         clip.bars,
         results.len(),
         options.sampler,
-        engine.applied_context_guidance(&options, &selection.segments(clip.bars.div_ceil(2) as usize)),
+        engine.applied_context_guidance(&options, &selection.segments_of_clip(clip.bars)),
         interval_prior_note(&engine, &options),
         options.key.as_ref().map_or(String::new(), |k| format!(", key {k}")),
         options.seed,

@@ -252,7 +252,7 @@ pub fn evaluate_infill(
     options: &InfillOptions,
 ) -> Result<InfillReport, EngineError> {
     let selection = infill_selection();
-    let generate = selection.segments(EVAL_BARS.div_ceil(2) as usize);
+    let generate = selection.segments_of_clip(EVAL_BARS);
     let never = AtomicBool::new(false);
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let latent = engine.vae.vae.config.latent;
