@@ -11,8 +11,8 @@ use anyhow::Context;
 use candle_core::Device;
 use rebar_engine::data::windows::Window;
 use rebar_engine::data::{build_dataset, BuildOptions};
-use rebar_engine::engine::{BarSelection, Engine, InfillOptions};
-use rebar_engine::eval::quality::{first_sixteen_bars, INFILL_BARS};
+use rebar_engine::engine::{Engine, InfillOptions};
+use rebar_engine::eval::quality::{first_sixteen_bars, infill_selection};
 use rebar_engine::prior::TrainedPrior;
 use rebar_engine::vae::segments::to_segments;
 use rebar_engine::vae::MelodyVae;
@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<()> {
     let dir = std::env::args_os().nth(1).context("usage: near_copies MIDI_DIR")?;
     let data = build_dataset(std::path::Path::new(&dir), &BuildOptions::default())?;
     let engine = Engine::new(MelodyVae::embedded(&Device::Cpu)?, TrainedPrior::embedded(&Device::Cpu)?)?;
-    let selection = BarSelection::range(INFILL_BARS.0, INFILL_BARS.1, 16);
+    let selection = infill_selection();
     let (mut real, mut generated) = ([0usize; 4], [0usize; 4]);
     for (i, tune) in first_sixteen_bars(&data.tunes).iter().enumerate() {
         let segments = to_segments(tune);

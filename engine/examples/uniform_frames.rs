@@ -11,23 +11,12 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use candle_core::Device;
 use rebar_engine::data::{build_dataset, BuildOptions};
-use rebar_engine::engine::{BarSelection, Engine, InfillOptions, Repeats};
-use rebar_engine::eval::quality::{first_sixteen_bars, INFILL_BARS};
-use rebar_engine::melody::Melody;
+use rebar_engine::engine::{Engine, InfillOptions, Repeats};
+use rebar_engine::eval::quality::{first_sixteen_bars, frames_of_one_length, infill_selection};
 use rebar_engine::prior::TrainedPrior;
 use rebar_engine::vae::MelodyVae;
 
 const FRAMES: usize = 7;
-
-/// Per 4-bar frame: Some(uniform) when it holds notes.
-fn uniform_frames(melody: &Melody) -> [Option<bool>; FRAMES] {
-    std::array::from_fn(|f| {
-        let (lo, hi) = (f as u32 * 32, f as u32 * 32 + 64);
-        let lengths: Vec<u32> =
-            melody.notes.iter().filter(|n| n.start.0 >= lo && n.start.0 < hi).map(|n| n.len.0).collect();
-        lengths.first().map(|first| lengths.iter().all(|l| l == first))
-    })
-}
 
 #[derive(Default)]
 struct Tally {
@@ -36,7 +25,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, flags: &[Option<bool>; FRAMES]) {
+    fn add(&mut self, flags: &[Option<bool>]) {
         for (f, flag) in flags.iter().enumerate() {
             if let Some(u) = flag {
                 self.frames[f] += 1;
@@ -65,18 +54,18 @@ fn main() -> anyhow::Result<()> {
     }
     let data = build_dataset(std::path::Path::new(&dir), &BuildOptions::default())?;
     let engine = Engine::new(MelodyVae::embedded(&Device::Cpu)?, TrainedPrior::embedded(&Device::Cpu)?)?;
-    let selection = BarSelection::range(INFILL_BARS.0, INFILL_BARS.1, 16);
+    let selection = infill_selection();
     // [kept frames uniform: 0 none, 1 one, 2 both] × [real, generated]
     let mut tallies: [[Tally; 2]; 3] = Default::default();
     let mut tunes = [0usize; 3];
     for (i, tune) in first_sixteen_bars(&data.tunes).iter().enumerate() {
-        let real = uniform_frames(tune);
+        let real = frames_of_one_length(tune);
         let group = usize::from(real[0] == Some(true)) + usize::from(real[FRAMES - 1] == Some(true));
         tunes[group] += 1;
         tallies[group][0].add(&real);
         let options = InfillOptions { seed: i as u64, ..base.clone() };
         for result in engine.infill(tune, &selection, &options, &AtomicBool::new(false), &mut |_| {})? {
-            tallies[group][1].add(&uniform_frames(&result));
+            tallies[group][1].add(&frames_of_one_length(&result));
         }
     }
     for (group, name) in

@@ -127,12 +127,9 @@ impl Shape {
                 interval_counts[usize::from(pair[0].pitch.abs_diff(pair[1].pitch).min(OCTAVE + 1))] += 1;
             }
             let windows = two_bar_windows(melody);
-            for frame in windows.windows(2) {
-                let mut lengths = frame.iter().flatten().map(|&(_, _, len)| len);
-                if let Some(first) = lengths.next() {
-                    frames += 1;
-                    uniform_frames += usize::from(lengths.all(|len| len == first));
-                }
+            for uniform in one_length_frames_of_windows(&windows).into_iter().flatten() {
+                frames += 1;
+                uniform_frames += usize::from(uniform);
             }
             notes_by_window.add(windows.iter().map(|w| Some(w.len() as f64)));
             // An empty window has no mean length.
@@ -212,6 +209,23 @@ fn two_bar_windows(melody: &Melody) -> Vec<Vec<(u32, u8, u32)>> {
         }
     }
     windows
+}
+
+/// Per 4-bar frame (2-bar hop, as the metric's): whether its notes all have one length, or
+/// `None` for a frame without notes.
+pub fn frames_of_one_length(melody: &Melody) -> Vec<Option<bool>> {
+    one_length_frames_of_windows(&two_bar_windows(melody))
+}
+
+/// [`frames_of_one_length`] from a melody's [`two_bar_windows`].
+fn one_length_frames_of_windows(windows: &[Vec<(u32, u8, u32)>]) -> Vec<Option<bool>> {
+    windows
+        .windows(2)
+        .map(|frame| {
+            let mut lengths = frame.iter().flatten().map(|&(_, _, len)| len);
+            lengths.next().map(|first| lengths.all(|len| len == first))
+        })
+        .collect()
 }
 
 /// The 10th, 25th, 50th, 75th and 90th percentiles (nearest rank), zeros for no values.
