@@ -276,13 +276,63 @@ fn context_guidance_applies_only_next_to_kept_bars() {
     assert_eq!(engine.applied_context_guidance(&guided, &[true; 4]), 0.0);
     let clean = InfillOptions { known: KnownLatents::Clean, ..options(5) };
     assert_eq!(engine.applied_context_guidance(&clean, &[false, true]), 0.0);
-    // From scratch nothing is kept to guide by: any weight gives the same clips.
+    // From scratch nothing is kept to guide by: in one pass any weight gives the same clips.
     let everything = BarSelection::all(clip.bars);
     let unguided = InfillOptions { context_guidance: 0.0, ..options(5) };
-    assert_eq!(infill(&engine, &clip, &everything, &guided), infill(&engine, &clip, &everything, &unguided));
+    let one_pass = |options: &InfillOptions| InfillOptions { revise: false, ..options.clone() };
+    assert_eq!(
+        infill(&engine, &clip, &everything, &one_pass(&guided)),
+        infill(&engine, &clip, &everything, &one_pass(&unguided))
+    );
     // Next to kept bars it acts.
     let middle = BarSelection::range(4, 11, clip.bars);
     assert_ne!(infill(&engine, &clip, &middle, &guided), infill(&engine, &clip, &middle, &unguided));
+}
+
+#[test]
+fn generation_from_scratch_revises_the_middle_of_each_draft_from_its_own_ends() {
+    let engine = engine();
+    // The reel's first 16 bars.
+    let reel = clip();
+    let notes = reel.notes.iter().filter(|n| n.start.0 < 16 * 16);
+    let notes = notes.map(|n| Note { len: rebar_engine::time::Step(n.len.0.min(16 * 16 - n.start.0)), ..*n }).collect();
+    let clip = Melody { notes, bars: 16, ..reel };
+    let everything = BarSelection::all(16);
+    let bars_of = |selection: &BarSelection| (0..16).filter(|&b| selection.is_selected(b)).collect::<Vec<u32>>();
+    // 8 segments: the first and last 2 are kept, bars 5-12 are regenerated, as in the infilling
+    // evaluation; only the selected bars among them.
+    let revision = |selection: &BarSelection, options: &InfillOptions| engine.revision_of(options, selection, 16);
+    assert_eq!(revision(&everything, &options(1)).map(|m| bars_of(&m)), Some((4..12).collect()));
+    let all_but_bar_6 = BarSelection { bars: (0..16).map(|b| b != 5).collect() };
+    let middle = revision(&all_but_bar_6, &options(1)).unwrap();
+    assert_eq!(bars_of(&middle), [4, 6, 7, 8, 9, 10, 11]);
+    // 32 bars: 16 segments, 4 kept at each end.
+    let long = engine.revision_of(&options(1), &BarSelection::all(32), 32).unwrap();
+    assert_eq!((0..32).filter(|&b| long.is_selected(b)).collect::<Vec<u32>>(), (8..24).collect::<Vec<u32>>());
+    // Not where bars are kept, where it is off, without guidance, or with no middle to revise.
+    assert!(revision(&BarSelection::range(0, 11, 16), &options(1)).is_none());
+    assert!(revision(&everything, &InfillOptions { revise: false, ..options(1) }).is_none());
+    assert!(revision(&everything, &InfillOptions { context_guidance: 0.0, ..options(1) }).is_none());
+    assert!(engine.revision_of(&options(1), &BarSelection::all(4), 4).is_none());
+    assert!(engine.revision_of(&options(1), &BarSelection::all(6), 6).is_some());
+
+    // Each result is its draft (the one-pass result of the same seed) with the middle
+    // regenerated: the opening and close come back note for note, the middle changes, and the
+    // revision is as deterministic as the draft.
+    let revised = infill(&engine, &clip, &all_but_bar_6, &options(3));
+    let drafts = infill(&engine, &clip, &all_but_bar_6, &InfillOptions { revise: false, ..options(3) });
+    assert_eq!(revised, infill(&engine, &clip, &all_but_bar_6, &options(3)));
+    assert_eq!(revised.len(), drafts.len());
+    for (result, draft) in revised.iter().zip(&drafts) {
+        for bar in (0..4).chain(12..16) {
+            assert_eq!(notes_in_bar(result, bar), notes_in_bar(draft, bar), "bar {}", bar + 1);
+        }
+        // The unselected bar is the input's, in the draft and after the revision.
+        let kept: Vec<(u8, u32)> = notes_in_bar(&clip, 5).iter().map(|n| (n.pitch, n.start.0)).collect();
+        assert_eq!(notes_in_bar(result, 5).iter().map(|n| (n.pitch, n.start.0)).collect::<Vec<_>>(), kept);
+    }
+    let middle_of = |m: &Melody| [4, 6, 7, 8, 9, 10, 11].map(|bar| notes_in_bar(m, bar));
+    assert!(revised.iter().zip(&drafts).any(|(r, d)| middle_of(r) != middle_of(d)));
 }
 
 #[test]

@@ -125,6 +125,11 @@ struct SamplingArgs {
     /// does not jump octaves where it hesitates. 0 is off (each step's likeliest token).
     #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT)]
     interval_weight: f64,
+    /// Generation from scratch in two passes: a draft, then its middle regenerated under
+    /// context guidance from its own opening and close, so the tune keeps one character
+    /// (`--revise false`: one pass). Only where every bar is regenerated.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    revise: bool,
     /// Whether generated 2-bar segments may repeat others note for note, as the prior's repeat
     /// head draws it (as real tunes do), or are all new material.
     #[arg(long, value_enum, default_value_t = Repeats::default())]
@@ -443,6 +448,11 @@ struct EvalArgs {
     /// Weight of the decoder's interval prior, for every row's latents (see `rebar infill --help`).
     #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT)]
     interval_weight: f64,
+    /// Generation from scratch in two passes: a draft, then its middle regenerated under
+    /// context guidance from its own opening and close, so the tune keeps one character
+    /// (`--revise false`: one pass). Only where every bar is regenerated.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    revise: bool,
     /// Where the DDIM steps fall.
     #[arg(long, value_enum, default_value_t = default_spacing())]
     spacing: Spacing,
@@ -719,6 +729,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 repeats: args.repeats,
                 repeat_offset: args.repeat_offset,
                 interval_weight: args.interval_weight,
+                revise: args.revise,
                 ..InfillOptions::default()
             };
             let test = first_sixteen_bars(&data.tunes);
@@ -761,6 +772,11 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
                     "temperature": options.temperature,
                     "interval_weight": engine.vae.applied_interval_weight(options.interval_weight),
+                    "revision": engine.revision_of(&options, &selection, EVAL_BARS).map(|middle| serde_json::json!({
+                        "bars": (1..=EVAL_BARS).filter(|&bar| middle.is_selected(bar - 1)).collect::<Vec<_>>(),
+                        "context_guidance": options.context_guidance,
+                        "repeat_offset": options.repeat_offset.unwrap_or(InfillOptions::CALIBRATED_REVISION_REPEAT_OFFSET),
+                    })),
                 },
                 "seconds": started.elapsed().as_secs_f64(),
             })
@@ -1004,6 +1020,7 @@ impl SamplingArgs {
             context_guidance: self.context_guidance,
             repeat_offset: self.repeat_offset,
             interval_weight: self.interval_weight,
+            revise: self.revise,
             repeats: self.repeats,
             seed: self.seed,
             sampler: match self.sampler {
@@ -1098,8 +1115,20 @@ fn generate(args: GenerateArgs) -> Result<()> {
     )?;
     let sampled = sampling.elapsed();
     let paths = args.sampling.write(&results)?;
+    let revision = match engine.revision_of(&options, &BarSelection::all(bars), bars) {
+        Some(middle) => {
+            let revised: Vec<u32> = (1..=bars).filter(|&bar| middle.is_selected(bar - 1)).collect();
+            format!(
+                "bars {}-{} revised under context guidance {}",
+                revised[0],
+                revised[revised.len() - 1],
+                options.context_guidance
+            )
+        }
+        None => "one pass".into(),
+    };
     println!(
-        "generated {} melodies of {bars} bars with {:?}, {} (seed {}) in {:.0} ms ({:.0} ms in all)",
+        "generated {} melodies of {bars} bars with {:?}, {revision}, {} (seed {}) in {:.0} ms ({:.0} ms in all)",
         results.len(),
         options.sampler,
         interval_prior_note(&engine, &options),

@@ -311,6 +311,9 @@ pub fn evaluate_infill(
     Ok(InfillReport { scores, examples })
 }
 
+/// Seed s of the unconditional evaluation draws its batches from seeds s · this + 0, 1, 2, …
+const UNCOND_SEED_SPACING: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// The unconditional evaluation: `count` generated sequences of 8 latents against `test`.
 pub fn evaluate_uncond(
     engine: &Engine,
@@ -327,7 +330,9 @@ pub fn evaluate_uncond(
     let mut batch = 0u64;
     while diffusion.len() < count {
         let variations = (count - diffusion.len()).min(16);
-        let batch_options = InfillOptions { variations, seed: options.seed.wrapping_add(batch), ..options.clone() };
+        // Seeds far apart per run: seed s + 1 must not replay seed s's batches shifted by one.
+        let seed = options.seed.wrapping_mul(UNCOND_SEED_SPACING).wrapping_add(batch);
+        let batch_options = InfillOptions { variations, seed, ..options.clone() };
         diffusion.extend(engine.infill(&silence, &all, &batch_options, &never, &mut |_| {})?);
         batch += 1;
     }
