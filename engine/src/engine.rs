@@ -331,7 +331,7 @@ impl Engine {
         if let Some(middle) = self.revision_of(options, selection, clip.bars) {
             return self.draft_and_revise(clip, selection, &middle, options, cancel, progress);
         }
-        self.sample_clip(clip, selection, options, cancel, progress)
+        self.sample_clips(&[clip], selection, options, cancel, progress)
     }
 
     /// The bars the second pass of generation from scratch regenerates (see
@@ -368,26 +368,23 @@ impl Engine {
         cancel: &AtomicBool,
         progress: &mut dyn FnMut(f32),
     ) -> Result<Vec<Melody>, EngineError> {
-        let drafts = self.sample_clip(clip, selection, options, cancel, &mut |f| progress(f / 2.0))?;
-        let count = drafts.len() as f32;
-        let mut revised = Vec::with_capacity(drafts.len());
-        for (k, draft) in drafts.iter().enumerate() {
-            let revision = InfillOptions {
-                variations: 1,
-                seed: options.seed ^ REVISION_STREAM.wrapping_mul(k as u64 + 1),
-                repeat_offset: options.repeat_offset.or(Some(InfillOptions::CALIBRATED_REVISION_REPEAT_OFFSET)),
-                ..options.clone()
-            };
-            let mut step_progress = |f: f32| progress(0.5 + (k as f32 + f) / (2.0 * count));
-            revised.extend(self.sample_clip(draft, middle, &revision, cancel, &mut step_progress)?);
-        }
-        Ok(revised)
+        let drafts = self.sample_clips(&[clip], selection, options, cancel, &mut |f| progress(f / 2.0))?;
+        // One variation per draft, all drafts in one batch.
+        let revision = InfillOptions {
+            variations: 1,
+            seed: options.seed ^ REVISION_STREAM,
+            repeat_offset: options.repeat_offset.or(Some(InfillOptions::CALIBRATED_REVISION_REPEAT_OFFSET)),
+            ..options.clone()
+        };
+        let drafts: Vec<&Melody> = drafts.iter().collect();
+        self.sample_clips(&drafts, middle, &revision, cancel, &mut |f| progress(0.5 + f / 2.0))
     }
 
-    /// One pass of the prior over `clip` with the selected bars regenerated.
-    fn sample_clip(
+    /// One pass of the prior over `clips` (of one length) with the selected bars regenerated,
+    /// `options.variations` per clip, all in one batch; the results come clip by clip.
+    fn sample_clips(
         &self,
-        clip: &Melody,
+        clips: &[&Melody],
         selection: &BarSelection,
         options: &InfillOptions,
         cancel: &AtomicBool,
@@ -401,16 +398,24 @@ impl Engine {
             KnownLatents::Renoised if trained_clean => options.clean_steps,
             KnownLatents::Renoised => 0.0,
         };
-        let segments = to_segments(clip);
-        let generate = selection.segments(segments.len());
+        let per_clip = options.variations.max(1);
+        let variations = clips.len() * per_clip;
+        let segments: Vec<Vec<Window>> = clips.iter().map(|clip| to_segments(clip)).collect();
+        let t = segments[0].len();
+        let generate = selection.segments(t);
         let context_guidance = self.applied_context_guidance(options, &generate);
         let model = &self.prior.model;
         let data_scale = model.config.data_scale;
-        let known = (preprocess.to_prior_space(&self.vae.encode(&segments)?)? * data_scale)?;
+        let every_segment: Vec<Window> = segments.concat();
+        let encoded = (preprocess.to_prior_space(&self.vae.encode(&every_segment)?)? * data_scale)?;
+        // [variations, t, d]: each clip's latents once per variation of it.
+        let clip_of: Vec<u32> = (0..variations).map(|v| (v / per_clip) as u32).collect();
+        let d = encoded.dim(1)?;
+        let known =
+            encoded.reshape((clips.len(), t, d))?.index_select(&Tensor::new(clip_of.as_slice(), self.device())?, 0)?;
 
         // Every latent of a clip is real (no padding): one mask serves every reverse step.
-        let all_valid =
-            Tensor::ones((options.variations.max(1), segments.len()), candle_core::DType::F32, self.device())?;
+        let all_valid = Tensor::ones((variations, t), candle_core::DType::F32, self.device())?;
         // Context guidance asks for two rows per variation.
         let doubled = Tensor::cat(&[&all_valid, &all_valid], 0)?;
         let predict = |x: &Tensor, levels: &[f32]| {
@@ -422,13 +427,20 @@ impl Engine {
                 let offset = options.repeat_offset(context_guidance > 0.0);
                 Some(self.draw_repeats(&known, &generate, options, offset, &all_valid)?)
             }
-            Repeats::KeepForm => Some(RepeatPlan::from_input(&known, &generate, options.variations.max(1))?),
+            Repeats::KeepForm => {
+                let mut plan = RepeatPlan::none(0, t);
+                for c in 0..clips.len() {
+                    plan.repeats
+                        .extend(RepeatPlan::from_input(&known.get(c * per_clip)?, &generate, per_clip)?.repeats);
+                }
+                Some(plan)
+            }
             Repeats::Off => None,
         };
         let request = SampleRequest {
             known: &known,
             generate: &generate,
-            variations: options.variations,
+            variations,
             temperature: options.temperature,
             seed: options.seed,
             sampler: options.sampler,
@@ -440,11 +452,12 @@ impl Engine {
         };
         let sampled = sample(&predict, &self.prior.schedule, &request, cancel, progress)?;
 
-        let mut results = Vec::with_capacity(options.variations);
+        let mut results = Vec::with_capacity(variations);
         for v in 0..sampled.dim(0)? {
+            let (clip, kept) = (clips[v / per_clip], &segments[v / per_clip]);
             let z = preprocess.from_prior_space(&(sampled.get(v)? / data_scale)?, self.device())?;
             let mut windows = self.vae.decode_melody(&z, &|pitch| options.allows(pitch), options.interval_weight)?;
-            make_repeats_exact(&mut windows, &segments, plan.as_ref(), v, &generate, options);
+            make_repeats_exact(&mut windows, kept, plan.as_ref(), v, &generate, options);
             let generated = melody_from_segments(&windows, clip);
             results.push(splice(clip, &generated, selection));
         }
@@ -470,15 +483,14 @@ impl Engine {
         if !model.config.repeat_head {
             return Err(EngineError::NoRepeatHead);
         }
-        let (t, d) = known.dims2()?;
-        let v = options.variations.max(1);
+        let (v, t, d) = known.dims3()?;
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ REPEAT_PLAN_STREAM);
         let schedule = &self.prior.schedule;
         let alpha_bar = schedule.alpha_bar(schedule.steps());
         let start = alpha_bar.sqrt() as f32;
         let (known_level, known_noise) =
             if model.config.clean_context { (1.0, 0.0) } else { (start, (1.0 - alpha_bar).sqrt() as f32) };
-        let known_rows = known.to_vec2::<f32>()?;
+        let known_rows: Vec<Vec<f32>> = known.reshape((v * t, d))?.to_vec2::<f32>()?;
         let noise = normal_tensor(&mut rng, v * t, d, known.device())?.flatten_all()?.to_vec1::<f32>()?;
         // Per variation and latent: the model's input row and whether it is known by now.
         let mut x = noise.clone();
@@ -489,7 +501,7 @@ impl Engine {
             }
         };
         for (row, _) in is_known.iter().enumerate().filter(|(_, &k)| k) {
-            set_known(&mut x, row, &known_rows[row % t]);
+            set_known(&mut x, row, &known_rows[row]);
         }
         let mut plan = RepeatPlan::none(v, t);
         // The head's output for the current input; a draw that changes the input clears it.
@@ -528,7 +540,7 @@ impl Engine {
                     x.copy_within(from..from + d, to);
                 } else {
                     is_known[s * t + i] = true;
-                    set_known(&mut x, s * t + i, &known_rows[root]);
+                    set_known(&mut x, s * t + i, &known_rows[s * t + root]);
                 }
             }
             if !input_changed {
@@ -597,8 +609,7 @@ fn allows_every_pitch(window: &Window, options: &InfillOptions) -> bool {
 
 /// Mixed into the seed for the repeat plan's draws, so they do not replay the sampler's noise.
 const REPEAT_PLAN_STREAM: u64 = 0x7E9E_A7ED;
-/// Multiplied by the variation's number and mixed into the seed of its revision pass, so each
-/// draft is revised with its own noise.
+/// Mixed into the seed of generation's revision pass, so it does not replay the draft's noise.
 const REVISION_STREAM: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// ε̂ for a batch of variations (levels per variation or per latent), computed as two halves on

@@ -1161,12 +1161,12 @@ fn bench(args: BenchArgs) -> Result<()> {
     clip.notes.retain(|n| n.end().0 <= 32 * 16);
     let selection = BarSelection::range(12, 19, 32);
     let never = std::sync::atomic::AtomicBool::new(false);
-    let time = |options: InfillOptions, runs: usize| -> Result<(f64, f64)> {
-        engine.infill(&clip, &selection, &options, &never, &mut |_| {})?; // warm-up
+    let time = |selection: &BarSelection, options: InfillOptions, runs: usize| -> Result<(f64, f64)> {
+        engine.infill(&clip, selection, &options, &never, &mut |_| {})?; // warm-up
         let mut ms: Vec<f64> = Vec::with_capacity(runs);
         for seed in 0..runs as u64 {
             let started = Instant::now();
-            engine.infill(&clip, &selection, &InfillOptions { seed, ..options.clone() }, &never, &mut |_| {})?;
+            engine.infill(&clip, selection, &InfillOptions { seed, ..options.clone() }, &never, &mut |_| {})?;
             ms.push(started.elapsed().as_secs_f64() * 1e3);
         }
         ms.sort_by(f64::total_cmp);
@@ -1176,8 +1176,10 @@ fn bench(args: BenchArgs) -> Result<()> {
     let fast = InfillOptions { variations: 4, ..InfillOptions::default() };
     // The paper's sampler as the paper runs it: one model row per variation, no context guidance.
     let slow = InfillOptions { sampler: Sampler::Ancestral, context_guidance: 0.0, ..fast.clone() };
-    let (fast_p50, fast_p95) = time(fast.clone(), args.runs.max(1))?;
-    let (slow_p50, slow_p95) = time(slow, args.ancestral_runs.max(1))?;
+    let (fast_p50, fast_p95) = time(&selection, fast.clone(), args.runs.max(1))?;
+    let (slow_p50, slow_p95) = time(&selection, slow, args.ancestral_runs.max(1))?;
+    // Every bar regenerated: generation from scratch, a draft and its revision.
+    let (whole_p50, whole_p95) = time(&BarSelection::all(32), fast.clone(), args.runs.max(1))?;
     let report = serde_json::json!({
         "task": "infill 8 bars of a 32-bar clip, 4 variations",
         "threads": candle_core::utils::get_num_threads(),
@@ -1188,6 +1190,11 @@ fn bench(args: BenchArgs) -> Result<()> {
         },
         "ancestral": {"sampler": "Ancestral (1000 steps)", "context_guidance": 0.0, "p50_ms": slow_p50, "p95_ms": slow_p95, "runs": args.ancestral_runs},
         "speedup_p50": slow_p50 / fast_p50,
+        "whole_clip": {
+            "task": "regenerate every bar of the 32-bar clip, 4 variations (draft and revision)",
+            "revised": engine.revision_of(&fast, &BarSelection::all(32), 32).is_some(),
+            "p50_ms": whole_p50, "p95_ms": whole_p95, "runs": args.runs,
+        },
     });
     let text = serde_json::to_string_pretty(&report)?;
     rebar_engine::fsutil::write_atomically(&args.json, text.as_bytes())?;

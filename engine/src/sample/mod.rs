@@ -107,7 +107,8 @@ pub enum SampleError {
 
 /// What to sample.
 pub struct SampleRequest<'a> {
-    /// Known latents `[t, d]` in prior space; rows where `generate` is true are ignored.
+    /// Known latents in prior space, `[t, d]` for all variations or `[variations, t, d]`, one
+    /// clip per variation; rows where `generate` is true are ignored.
     pub known: &'a Tensor,
     /// Per latent: true to generate it, false to keep it.
     pub generate: &'a [bool],
@@ -151,9 +152,16 @@ impl Planned {
         let generate: Vec<Vec<bool>> =
             roots.iter().map(|row| row.iter().map(|&r| request.generate[r]).collect()).collect();
         let device = request.known.device();
-        let flat_roots: Vec<u32> = roots.iter().flatten().map(|&r| r as u32).collect();
-        let d = request.known.dim(1)?;
-        let known = request.known.index_select(&Tensor::new(flat_roots.as_slice(), device)?, 0)?.reshape((v, t, d))?;
+        let d = request.known.dim(request.known.rank() - 1)?;
+        // Rows of `known` as [v · t, d] (one clip per variation) and each latent's root's row in it.
+        let per_variation = request.known.rank() == 3;
+        let rows = if per_variation { request.known.reshape((v * t, d))? } else { request.known.clone() };
+        let flat_roots: Vec<u32> = roots
+            .iter()
+            .enumerate()
+            .flat_map(|(s, row)| row.iter().map(move |&r| if per_variation { s * t + r } else { r } as u32))
+            .collect();
+        let known = rows.index_select(&Tensor::new(flat_roots.as_slice(), device)?, 0)?.reshape((v, t, d))?;
         let tied = roots.iter().flatten().enumerate().any(|(k, &r)| r != k % t && request.generate[r]);
         let ties = if tied {
             let index: Vec<u32> = roots
@@ -187,8 +195,15 @@ pub fn sample(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(f32),
 ) -> std::result::Result<Tensor, SampleError> {
-    let (t_len, dim) = request.known.dims2()?;
+    let (t_len, dim) = match request.known.dims() {
+        &[t, d] | &[_, t, d] => (t, d),
+        _ => return Err(candle_core::Error::Msg("known latents must be [t, d] or [variations, t, d]".into()).into()),
+    };
     let v = request.variations.max(1);
+    if request.known.rank() == 3 && request.known.dim(0)? != v {
+        let clips = request.known.dim(0)?;
+        return Err(candle_core::Error::Msg(format!("known latents for {clips} clips, but {v} variations")).into());
+    }
     let device = request.known.device();
     let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
     let noise_at_unit = |rng: &mut ChaCha8Rng| -> Result<Tensor> {
@@ -512,6 +527,37 @@ mod tests {
     }
 
     /// Four latents: the outer two known at (1.5, −1), the middle two generated.
+    #[test]
+    fn each_variation_can_have_its_own_known_latents() {
+        let schedule = NoiseSchedule::default();
+        // Three clips, one variation each, under context guidance and a plan that ties latent 2
+        // to latent 1 in the second variation.
+        let known = Tensor::new(
+            &[
+                [[0.5f32, -0.5], [0.0, 0.0], [0.0, 0.0]],
+                [[-1.0, 1.0], [0.0, 0.0], [0.0, 0.0]],
+                [[2.0, 0.25], [0.0, 0.0], [0.0, 0.0]],
+            ],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let generate = [false, true, true];
+        let plan = RepeatPlan { repeats: vec![vec![0, 1, 2], vec![0, 1, 1], vec![0, 1, 2]] };
+        let sampler = Sampler::Ddim { steps: 10, eta: 1.0, spacing: Spacing::Uniform };
+        let request =
+            SampleRequest { repeats: Some(&plan), context_guidance: 3.0, ..request(&known, &generate, sampler, 4) };
+        let out = sample(&oracle(&schedule), &schedule, &request, &AtomicBool::new(false), &mut |_| {}).unwrap();
+        let out = out.to_vec3::<f32>().unwrap();
+        assert_eq!(
+            [out[0][0].clone(), out[1][0].clone(), out[2][0].clone()],
+            [vec![0.5, -0.5], vec![-1.0, 1.0], vec![2.0, 0.25]]
+        );
+        assert_eq!(out[1][2], out[1][1]);
+        // One clip per variation: a count that does not match is refused.
+        let two = SampleRequest { variations: 2, ..request };
+        assert!(sample(&oracle(&schedule), &schedule, &two, &AtomicBool::new(false), &mut |_| {}).is_err());
+    }
+
     fn two_new_between_two_known() -> (Tensor, [bool; 4]) {
         let known = Tensor::new(&[[1.5f32, -1.0], [0.0, 0.0], [0.0, 0.0], [1.5, -1.0]], &Device::Cpu).unwrap();
         (known, [false, true, true, false])
