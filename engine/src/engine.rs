@@ -10,6 +10,10 @@
 //! in a selected bar comes from the generated clip, every note that starts in an unselected bar
 //! comes from the input, and a note that would sound past the end of its side is cut at the bar
 //! line. Unselected bars are therefore note-for-note the input's.
+//!
+//! **Generation from scratch** (every segment selected) drafts the clip and then infills the
+//! draft's middle from its own opening and close under context guidance
+//! ([`Engine::revision_of`]), so one tune keeps one character.
 
 use std::sync::atomic::AtomicBool;
 

@@ -1071,12 +1071,13 @@ fn infill(args: InfillArgs) -> Result<()> {
     let sampled = sampling.elapsed();
     let paths = args.sampling.write(&results)?;
     println!(
-        "rewrote bars {first}-{last} of {} ({} bars) in {} variations with {:?}, context guidance {}, {}{} (seed {}): models loaded in {:.0} ms, sampled in {:.0} ms",
+        "rewrote bars {first}-{last} of {} ({} bars) in {} variations with {:?}, context guidance {}, {}, {}{} (seed {}): models loaded in {:.0} ms, sampled in {:.0} ms",
         args.input.display(),
         clip.bars,
         results.len(),
         options.sampler,
         engine.applied_context_guidance(&options, &selection.segments_of_clip(clip.bars)),
+        revision_note(&engine, &options, &selection, clip.bars),
         interval_prior_note(&engine, &options),
         options.key.as_ref().map_or(String::new(), |k| format!(", key {k}")),
         options.seed,
@@ -1087,6 +1088,18 @@ fn infill(args: InfillArgs) -> Result<()> {
         println!("  wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Whether generation from scratch revised its drafts, and where, for the summary line.
+fn revision_note(engine: &Engine, options: &InfillOptions, selection: &BarSelection, bars: u32) -> String {
+    match engine.revision_of(options, selection, bars) {
+        Some(middle) => {
+            let revised: Vec<u32> = (1..=bars).filter(|&bar| middle.is_selected(bar - 1)).collect();
+            let (first, last) = (revised[0], revised[revised.len() - 1]);
+            format!("drafts revised in bars {first}-{last} under context guidance {}", options.context_guidance)
+        }
+        None => "one pass".into(),
+    }
 }
 
 /// How the latents were decoded, for the summary line.
@@ -1115,22 +1128,11 @@ fn generate(args: GenerateArgs) -> Result<()> {
     )?;
     let sampled = sampling.elapsed();
     let paths = args.sampling.write(&results)?;
-    let revision = match engine.revision_of(&options, &BarSelection::all(bars), bars) {
-        Some(middle) => {
-            let revised: Vec<u32> = (1..=bars).filter(|&bar| middle.is_selected(bar - 1)).collect();
-            format!(
-                "bars {}-{} revised under context guidance {}",
-                revised[0],
-                revised[revised.len() - 1],
-                options.context_guidance
-            )
-        }
-        None => "one pass".into(),
-    };
     println!(
-        "generated {} melodies of {bars} bars with {:?}, {revision}, {} (seed {}) in {:.0} ms ({:.0} ms in all)",
+        "generated {} melodies of {bars} bars with {:?}, {}, {} (seed {}) in {:.0} ms ({:.0} ms in all)",
         results.len(),
         options.sampler,
+        revision_note(&engine, &options, &BarSelection::all(bars), bars),
         interval_prior_note(&engine, &options),
         options.seed,
         sampled.as_secs_f64() * 1e3,
