@@ -56,6 +56,11 @@ impl BarSelection {
         self.bars.get(bar as usize).copied().unwrap_or(false)
     }
 
+    /// The selected bars, 0-based, in order.
+    pub fn selected(&self) -> Vec<u32> {
+        (0..self.bars.len() as u32).filter(|&bar| self.is_selected(bar)).collect()
+    }
+
     /// Per 2-bar segment: whether any of its bars is selected.
     pub fn segments(&self, segment_count: usize) -> Vec<bool> {
         (0..segment_count as u32)
@@ -321,7 +326,6 @@ impl Engine {
         if !(0..=127).any(|p| options.allows(p)) {
             return Err(EngineError::NoAllowedPitch);
         }
-        self.vae.preprocess.as_ref().ok_or(EngineError::NoPreprocessing)?;
         let trained_clean = self.prior.model.config.clean_context;
         if !(options.context_guidance.is_finite() && options.context_guidance >= 0.0) {
             return Err(EngineError::BadContextGuidance(options.context_guidance));

@@ -773,7 +773,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "temperature": options.temperature,
                     "interval_weight": engine.vae.applied_interval_weight(options.interval_weight),
                     "revision": engine.revision_of(&options, &selection, EVAL_BARS).map(|middle| serde_json::json!({
-                        "bars": (1..=EVAL_BARS).filter(|&bar| middle.is_selected(bar - 1)).collect::<Vec<_>>(),
+                        "bars": middle.selected().iter().map(|bar| bar + 1).collect::<Vec<_>>(),
                         "context_guidance": options.context_guidance,
                         "repeat_offset": options.repeat_offset.unwrap_or(InfillOptions::CALIBRATED_REVISION_REPEAT_OFFSET),
                     })),
@@ -1092,13 +1092,15 @@ fn infill(args: InfillArgs) -> Result<()> {
 
 /// Whether generation from scratch revised its drafts, and where, for the summary line.
 fn revision_note(engine: &Engine, options: &InfillOptions, selection: &BarSelection, bars: u32) -> String {
-    match engine.revision_of(options, selection, bars) {
-        Some(middle) => {
-            let revised: Vec<u32> = (1..=bars).filter(|&bar| middle.is_selected(bar - 1)).collect();
-            let (first, last) = (revised[0], revised[revised.len() - 1]);
-            format!("drafts revised in bars {first}-{last} under context guidance {}", options.context_guidance)
-        }
-        None => "one pass".into(),
+    let revised = engine.revision_of(options, selection, bars).map(|middle| middle.selected()).unwrap_or_default();
+    match (revised.first(), revised.last()) {
+        (Some(first), Some(last)) => format!(
+            "drafts revised in bars {}-{} under context guidance {}",
+            first + 1,
+            last + 1,
+            options.context_guidance
+        ),
+        _ => "one pass".into(),
     }
 }
 
