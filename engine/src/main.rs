@@ -757,6 +757,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 "n_sequences": n,
                 "rows": scores.rows,
                 "oa_stats": scores.stats,
+                "standard_errors": scores.standard_errors,
                 "shape": scores.shapes,
                 "truth_oa_stats": truth,
                 "sampler": {

@@ -8,19 +8,23 @@
 //!   VAE latent space), and `reconstruction` (the true latents of bars 5–12, decoded): the
 //!   ceiling the VAE sets for any prior.
 //! - **uncond:** N sequences of 8 latents. Rows: `test`, `diffusion`, `prior`.
+//!
+//! Every score comes with its bootstrap standard error ([`Scores::standard_errors`]): the
+//! variance columns of 178 validation tunes, or of 1,000 generated sequences, are uncertain by
+//! several hundredths.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 
 use candle_core::Tensor;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::windows::Window;
 use crate::data::Tune;
 use crate::engine::{splice, BarSelection, Engine, EngineError, InfillOptions};
 use crate::melody::{tokens, Melody};
-use crate::metrics::{frame_overlaps, QualityRow, SetStats, FRAME_BARS, HOP_BARS};
+use crate::metrics::{frame_overlaps, OverlapStats, QualityRow, SetStats, FRAME_BARS, HOP_BARS};
 use crate::midi::Meter;
 use crate::time::{STEPS_PER_BAR, STEPS_PER_BEAT};
 use crate::train::normal_tensor;
@@ -54,21 +58,88 @@ pub fn melody_stats(melodies: &[Melody]) -> SetStats {
 }
 
 /// Scored rows, the raw OA statistics behind each score (which side of the truth it misses on),
-/// and each row's [`Shape`].
+/// each score's bootstrap standard error, and each row's [`Shape`].
 pub struct Scores {
     pub rows: BTreeMap<String, QualityRow>,
     pub stats: BTreeMap<String, SetStats>,
+    pub standard_errors: BTreeMap<String, QualityRow>,
     pub shapes: BTreeMap<String, Shape>,
 }
 
+/// A row to score: its name, its melodies, and how many consecutive melodies form one
+/// independent draw (the variations infilled into one tune share that tune; 1 elsewhere).
+type Row<'a> = (&'a str, Vec<Melody>, usize);
+
 /// Scores rows of melodies against the training statistics.
-fn score(rows: &[(&str, Vec<Melody>)], truth: &SetStats) -> Scores {
+fn score(rows: &[Row<'_>], truth: &SetStats) -> Scores {
     let stats: BTreeMap<String, SetStats> =
-        rows.iter().map(|(name, melodies)| (name.to_string(), melody_stats(melodies))).collect();
-    let shapes = rows.iter().map(|(name, melodies)| (name.to_string(), Shape::of(melodies))).collect();
+        rows.iter().map(|(name, melodies, _)| (name.to_string(), melody_stats(melodies))).collect();
+    let standard_errors = rows
+        .iter()
+        .map(|(name, melodies, per_draw)| (name.to_string(), bootstrap_standard_errors(melodies, *per_draw, truth)))
+        .collect();
+    let shapes = rows.iter().map(|(name, melodies, _)| (name.to_string(), Shape::of(melodies))).collect();
     let rows = stats.iter().map(|(name, stats)| (name.clone(), QualityRow::score(stats, truth))).collect();
-    Scores { rows, stats, shapes }
+    Scores { rows, stats, standard_errors, shapes }
 }
+
+/// Rounds of the bootstrap behind [`Scores::standard_errors`].
+const BOOTSTRAP_ROUNDS: usize = 200;
+
+/// The standard error of each of a row's four scores, by the bootstrap (Efron, 1979): the
+/// draws of `per_draw` consecutive melodies are resampled with replacement and rescored, and
+/// the scores' standard deviation over the rounds is reported. The variance columns hang on
+/// the few frame pairs whose OA is near 0, so one run's figure can sit several hundredths
+/// from another seed's (BENCHMARKS.md, session 19); this says how far.
+fn bootstrap_standard_errors(melodies: &[Melody], per_draw: usize, truth: &SetStats) -> QualityRow {
+    let overlaps: Vec<(Vec<f64>, Vec<f64>)> = melodies
+        .chunks(per_draw.max(1))
+        .map(|draw| {
+            let (mut pitch, mut duration) = (Vec::new(), Vec::new());
+            for melody in draw {
+                let (p, d) = frame_overlaps(&melody.notes, melody.bars);
+                pitch.extend(p);
+                duration.extend(d);
+            }
+            (pitch, duration)
+        })
+        .collect();
+    if overlaps.len() < 2 {
+        return QualityRow {
+            pitch_consistency: 0.0,
+            pitch_variance: 0.0,
+            duration_consistency: 0.0,
+            duration_variance: 0.0,
+        };
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED);
+    let rounds: Vec<[f64; 4]> = (0..BOOTSTRAP_ROUNDS)
+        .map(|_| {
+            let (mut pitch, mut duration) = (Vec::new(), Vec::new());
+            for _ in 0..overlaps.len() {
+                let (p, d) = &overlaps[rng.random_range(0..overlaps.len())];
+                pitch.extend_from_slice(p);
+                duration.extend_from_slice(d);
+            }
+            let stats = SetStats { pitch: OverlapStats::of(&pitch), duration: OverlapStats::of(&duration) };
+            let row = QualityRow::score(&stats, truth);
+            [row.pitch_consistency, row.pitch_variance, row.duration_consistency, row.duration_variance]
+        })
+        .collect();
+    let deviation = |column: usize| {
+        let mean = rounds.iter().map(|r| r[column]).sum::<f64>() / rounds.len() as f64;
+        (rounds.iter().map(|r| (r[column] - mean).powi(2)).sum::<f64>() / (rounds.len() - 1) as f64).sqrt()
+    };
+    QualityRow {
+        pitch_consistency: deviation(0),
+        pitch_variance: deviation(1),
+        duration_consistency: deviation(2),
+        duration_variance: deviation(3),
+    }
+}
+
+/// The bootstrap's own seed, so a run's standard errors are reproducible.
+const BOOTSTRAP_SEED: u64 = 0xB007_5742;
 
 /// What a mean and a variance hide (a diagnostic beside the paper's metric, not part of it): the
 /// spread of the OAs, and how much of a set's self-similarity is literal repetition.
@@ -300,11 +371,11 @@ pub fn evaluate_infill(
         .collect();
     let scores = score(
         &[
-            ("test", melodies.to_vec()),
-            ("diffusion", diffusion),
-            ("interpolation", interpolation),
-            ("prior", prior),
-            ("reconstruction", reconstruction),
+            ("test", melodies.to_vec(), 1),
+            ("diffusion", diffusion, options.variations.max(1)),
+            ("interpolation", interpolation, 1),
+            ("prior", prior, 1),
+            ("reconstruction", reconstruction, 1),
         ],
         truth,
     );
@@ -343,7 +414,7 @@ pub fn evaluate_uncond(
         let windows = decode(engine, &normal_tensor(&mut rng, 8, latent, engine.device())?, options)?;
         prior.push(melody_from_segments(&windows, &silence));
     }
-    Ok(score(&[("test", test.to_vec()), ("diffusion", diffusion), ("prior", prior)], truth))
+    Ok(score(&[("test", test.to_vec(), 1), ("diffusion", diffusion, 1), ("prior", prior, 1)], truth))
 }
 
 #[cfg(test)]
@@ -351,6 +422,41 @@ mod tests {
     use super::*;
     use crate::melody::Note;
     use crate::time::Step;
+
+    /// 16 bars of notes whose pitches and lengths follow `seed`: every melody a different draw.
+    fn varied_melody(seed: u64) -> Melody {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut notes = Vec::new();
+        let mut at = 0;
+        while at < EVAL_BARS * STEPS_PER_BAR {
+            let len = [1, 2, 2, 4, 6, 8][rng.random_range(0..6)];
+            notes.push(Note { pitch: rng.random_range(60..76), start: Step(at), len: Step(len) });
+            at += len;
+        }
+        notes.retain(|n| n.end().0 <= EVAL_BARS * STEPS_PER_BAR);
+        Melody { notes, bars: EVAL_BARS, bpm: 120.0, meter: Meter::FOUR_FOUR, key: None }
+    }
+
+    #[test]
+    fn bootstrap_standard_errors_vanish_for_identical_draws_and_shrink_with_more_draws() {
+        let truth = melody_stats(&(0..50).map(varied_melody).collect::<Vec<_>>());
+        let same = vec![varied_melody(1); 40];
+        let zero = bootstrap_standard_errors(&same, 1, &truth);
+        let zeros = [zero.pitch_consistency, zero.pitch_variance, zero.duration_consistency, zero.duration_variance];
+        assert!(zeros.iter().all(|e| e.abs() < 1e-12), "{zeros:?}");
+        let few = bootstrap_standard_errors(&(0..40).map(varied_melody).collect::<Vec<_>>(), 1, &truth);
+        let many = bootstrap_standard_errors(&(0..640).map(varied_melody).collect::<Vec<_>>(), 1, &truth);
+        // 16 times the draws: about a quarter of the error, as 1 / √n has it (less for the
+        // variance columns, which fold at the truth: |σ² − σ²_GT|).
+        for (f, m) in [(few.pitch_variance, many.pitch_variance), (few.duration_consistency, many.duration_consistency)]
+        {
+            assert!(f > 0.0 && m > 0.0 && m < f / 2.0 && m > f / 8.0, "{f} vs {m}");
+        }
+        // Draws of several melodies are resampled whole: 40 draws of 16 count as 40, not 640.
+        let grouped =
+            bootstrap_standard_errors(&(0..640).map(|k| varied_melody(k / 16)).collect::<Vec<_>>(), 16, &truth);
+        assert!(grouped.duration_consistency > 2.0 * many.duration_consistency, "{grouped:?} vs {many:?}");
+    }
 
     #[test]
     fn the_shape_counts_repeated_windows_and_register_moves() {
