@@ -758,6 +758,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 "rows": scores.rows,
                 "oa_stats": scores.stats,
                 "standard_errors": scores.standard_errors,
+                "difference_standard_errors": scores.difference_standard_errors,
                 "shape": scores.shapes,
                 "truth_oa_stats": truth,
                 "sampler": {

@@ -63,6 +63,9 @@ pub struct Scores {
     pub rows: BTreeMap<String, QualityRow>,
     pub stats: BTreeMap<String, SetStats>,
     pub standard_errors: BTreeMap<String, QualityRow>,
+    /// Of pairs of rows drawn from the same tunes ("a-b"), the standard error of the difference
+    /// of their scores, by the paired bootstrap; empty where rows are not paired.
+    pub difference_standard_errors: BTreeMap<String, QualityRow>,
     pub shapes: BTreeMap<String, Shape>,
 }
 
@@ -80,19 +83,18 @@ fn score(rows: &[Row<'_>], truth: &SetStats) -> Scores {
         .collect();
     let shapes = rows.iter().map(|(name, melodies, _)| (name.to_string(), Shape::of(melodies))).collect();
     let rows = stats.iter().map(|(name, stats)| (name.clone(), QualityRow::score(stats, truth))).collect();
-    Scores { rows, stats, standard_errors, shapes }
+    Scores { rows, stats, standard_errors, difference_standard_errors: BTreeMap::new(), shapes }
 }
 
 /// Rounds of the bootstrap behind [`Scores::standard_errors`].
 const BOOTSTRAP_ROUNDS: usize = 200;
 
-/// The standard error of each of a row's four scores, by the bootstrap (Efron, 1979): the
-/// draws of `per_draw` consecutive melodies are resampled with replacement and rescored, and
-/// the scores' standard deviation over the rounds is reported. The variance columns hang on
-/// the few frame pairs whose OA is near 0, so one run's figure can sit several hundredths
-/// from another seed's (BENCHMARKS.md, session 19); this says how far.
-fn bootstrap_standard_errors(melodies: &[Melody], per_draw: usize, truth: &SetStats) -> QualityRow {
-    let overlaps: Vec<(Vec<f64>, Vec<f64>)> = melodies
+/// One independent draw of a row: the pitch and duration OAs of its melodies.
+type Draw = (Vec<f64>, Vec<f64>);
+
+/// A row's melodies as draws of `per_draw` consecutive melodies.
+fn draws_of(melodies: &[Melody], per_draw: usize) -> Vec<Draw> {
+    melodies
         .chunks(per_draw.max(1))
         .map(|draw| {
             let (mut pitch, mut duration) = (Vec::new(), Vec::new());
@@ -103,29 +105,36 @@ fn bootstrap_standard_errors(melodies: &[Melody], per_draw: usize, truth: &SetSt
             }
             (pitch, duration)
         })
-        .collect();
-    if overlaps.len() < 2 {
-        return QualityRow {
-            pitch_consistency: 0.0,
-            pitch_variance: 0.0,
-            duration_consistency: 0.0,
-            duration_variance: 0.0,
-        };
-    }
+        .collect()
+}
+
+/// The bootstrap (Efron, 1979): in every round the draws are resampled with replacement, the
+/// same indices for every row (so rows drawn from the same tunes stay paired), and each row is
+/// rescored. Returns, per round, each row's four scores. Rows must hold as many draws.
+fn bootstrap_scores(rows: &[&[Draw]], truth: &SetStats) -> Vec<Vec<[f64; 4]>> {
+    let count = rows[0].len();
     let mut rng = ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED);
-    let rounds: Vec<[f64; 4]> = (0..BOOTSTRAP_ROUNDS)
+    (0..BOOTSTRAP_ROUNDS)
         .map(|_| {
-            let (mut pitch, mut duration) = (Vec::new(), Vec::new());
-            for _ in 0..overlaps.len() {
-                let (p, d) = &overlaps[rng.random_range(0..overlaps.len())];
-                pitch.extend_from_slice(p);
-                duration.extend_from_slice(d);
-            }
-            let stats = SetStats { pitch: OverlapStats::of(&pitch), duration: OverlapStats::of(&duration) };
-            let row = QualityRow::score(&stats, truth);
-            [row.pitch_consistency, row.pitch_variance, row.duration_consistency, row.duration_variance]
+            let picks: Vec<usize> = (0..count).map(|_| rng.random_range(0..count)).collect();
+            rows.iter()
+                .map(|draws| {
+                    let (mut pitch, mut duration) = (Vec::new(), Vec::new());
+                    for &k in &picks {
+                        pitch.extend_from_slice(&draws[k].0);
+                        duration.extend_from_slice(&draws[k].1);
+                    }
+                    let stats = SetStats { pitch: OverlapStats::of(&pitch), duration: OverlapStats::of(&duration) };
+                    let row = QualityRow::score(&stats, truth);
+                    [row.pitch_consistency, row.pitch_variance, row.duration_consistency, row.duration_variance]
+                })
+                .collect()
         })
-        .collect();
+        .collect()
+}
+
+/// The standard deviation of each column over the rounds, as a row.
+fn deviation_of(rounds: &[[f64; 4]]) -> QualityRow {
     let deviation = |column: usize| {
         let mean = rounds.iter().map(|r| r[column]).sum::<f64>() / rounds.len() as f64;
         (rounds.iter().map(|r| (r[column] - mean).powi(2)).sum::<f64>() / (rounds.len() - 1) as f64).sqrt()
@@ -136,6 +145,48 @@ fn bootstrap_standard_errors(melodies: &[Melody], per_draw: usize, truth: &SetSt
         duration_consistency: deviation(2),
         duration_variance: deviation(3),
     }
+}
+
+/// The standard error of each of a row's four scores, by the bootstrap over its draws of
+/// `per_draw` consecutive melodies. The variance columns hang on the few frame pairs whose OA
+/// is near 0, so one run's figure can sit several hundredths from another seed's (BENCHMARKS.md,
+/// session 19); this says how far.
+fn bootstrap_standard_errors(melodies: &[Melody], per_draw: usize, truth: &SetStats) -> QualityRow {
+    let draws = draws_of(melodies, per_draw);
+    if draws.len() < 2 {
+        return QualityRow {
+            pitch_consistency: 0.0,
+            pitch_variance: 0.0,
+            duration_consistency: 0.0,
+            duration_variance: 0.0,
+        };
+    }
+    let rounds: Vec<[f64; 4]> = bootstrap_scores(&[&draws], truth).into_iter().map(|row| row[0]).collect();
+    deviation_of(&rounds)
+}
+
+/// The standard error of the difference `a − b` of two rows' scores drawn from the same tunes
+/// (draw k of each from tune k), by the paired bootstrap: whether a row beats another by more
+/// than the tunes' own spread. Zeros where the rows hold different numbers of draws.
+fn paired_difference_standard_errors(
+    (a, a_per_draw): (&[Melody], usize),
+    (b, b_per_draw): (&[Melody], usize),
+    truth: &SetStats,
+) -> QualityRow {
+    let (a, b) = (draws_of(a, a_per_draw), draws_of(b, b_per_draw));
+    if a.len() != b.len() || a.len() < 2 {
+        return QualityRow {
+            pitch_consistency: 0.0,
+            pitch_variance: 0.0,
+            duration_consistency: 0.0,
+            duration_variance: 0.0,
+        };
+    }
+    let rounds: Vec<[f64; 4]> = bootstrap_scores(&[&a, &b], truth)
+        .into_iter()
+        .map(|rows| [0, 1, 2, 3].map(|column| rows[0][column] - rows[1][column]))
+        .collect();
+    deviation_of(&rounds)
 }
 
 /// The bootstrap's own seed, so a run's standard errors are reproducible.
@@ -369,16 +420,24 @@ pub fn evaluate_infill(
     let examples = (0..melodies.len().min(FIGURE_EXAMPLES))
         .map(|i| [melodies[i].clone(), diffusion[i * per_tune].clone(), interpolation[i].clone(), prior[i].clone()])
         .collect();
-    let scores = score(
+    // Every baseline row is drawn from the same tunes as the diffusion row: compare them paired.
+    let differences = [("diffusion-interpolation", &interpolation), ("diffusion-prior", &prior)]
+        .map(|(name, baseline)| {
+            (name.to_string(), paired_difference_standard_errors((&diffusion, per_tune), (baseline, 1), truth))
+        })
+        .into_iter()
+        .collect();
+    let mut scores = score(
         &[
             ("test", melodies.to_vec(), 1),
-            ("diffusion", diffusion, options.variations.max(1)),
+            ("diffusion", diffusion, per_tune),
             ("interpolation", interpolation, 1),
             ("prior", prior, 1),
             ("reconstruction", reconstruction, 1),
         ],
         truth,
     );
+    scores.difference_standard_errors = differences;
     Ok(InfillReport { scores, examples })
 }
 
@@ -438,7 +497,7 @@ mod tests {
     }
 
     #[test]
-    fn bootstrap_standard_errors_vanish_for_identical_draws_and_shrink_with_more_draws() {
+    fn bootstrap_errors_vanish_for_identical_or_paired_draws_and_shrink_with_more_draws() {
         let truth = melody_stats(&(0..50).map(varied_melody).collect::<Vec<_>>());
         let same = vec![varied_melody(1); 40];
         let zero = bootstrap_standard_errors(&same, 1, &truth);
@@ -452,6 +511,14 @@ mod tests {
         {
             assert!(f > 0.0 && m > 0.0 && m < f / 2.0 && m > f / 8.0, "{f} vs {m}");
         }
+        // Paired rows are resampled together: a row against itself differs by exactly 0 in
+        // every round, against another row by a spread of its own.
+        let varied: Vec<Melody> = (0..40).map(varied_melody).collect();
+        let itself = paired_difference_standard_errors((&varied, 1), (&varied, 1), &truth);
+        assert_eq!([itself.pitch_variance, itself.duration_variance], [0.0, 0.0]);
+        let other: Vec<Melody> = (100..140).map(varied_melody).collect();
+        let apart = paired_difference_standard_errors((&varied, 1), (&other, 1), &truth);
+        assert!(apart.pitch_variance > few.pitch_variance / 2.0, "{apart:?}");
         // Draws of several melodies are resampled whole: 40 draws of 16 count as 40, not 640.
         let grouped =
             bootstrap_standard_errors(&(0..640).map(|k| varied_melody(k / 16)).collect::<Vec<_>>(), 16, &truth);
