@@ -154,12 +154,7 @@ fn deviation_of(rounds: &[[f64; 4]]) -> QualityRow {
 fn bootstrap_standard_errors(melodies: &[Melody], per_draw: usize, truth: &SetStats) -> QualityRow {
     let draws = draws_of(melodies, per_draw);
     if draws.len() < 2 {
-        return QualityRow {
-            pitch_consistency: 0.0,
-            pitch_variance: 0.0,
-            duration_consistency: 0.0,
-            duration_variance: 0.0,
-        };
+        return NO_SPREAD;
     }
     let rounds: Vec<[f64; 4]> = bootstrap_scores(&[&draws], truth).into_iter().map(|row| row[0]).collect();
     deviation_of(&rounds)
@@ -175,12 +170,7 @@ fn paired_difference_standard_errors(
 ) -> QualityRow {
     let (a, b) = (draws_of(a, a_per_draw), draws_of(b, b_per_draw));
     if a.len() != b.len() || a.len() < 2 {
-        return QualityRow {
-            pitch_consistency: 0.0,
-            pitch_variance: 0.0,
-            duration_consistency: 0.0,
-            duration_variance: 0.0,
-        };
+        return NO_SPREAD;
     }
     let rounds: Vec<[f64; 4]> = bootstrap_scores(&[&a, &b], truth)
         .into_iter()
@@ -188,6 +178,10 @@ fn paired_difference_standard_errors(
         .collect();
     deviation_of(&rounds)
 }
+
+/// The standard errors of rows too small to resample (fewer than 2 draws) or not paired.
+const NO_SPREAD: QualityRow =
+    QualityRow { pitch_consistency: 0.0, pitch_variance: 0.0, duration_consistency: 0.0, duration_variance: 0.0 };
 
 /// The bootstrap's own seed, so a run's standard errors are reproducible.
 const BOOTSTRAP_SEED: u64 = 0xB007_5742;
