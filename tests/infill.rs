@@ -151,12 +151,14 @@ fn the_key_constraint_is_never_violated_in_generated_bars() {
     let engine = engine();
     let clip = clip();
     let scale: Scale = "Eb phrygian".parse().unwrap();
-    let selection = BarSelection::range(2, 9, clip.bars);
-    for seed in 0..4 {
-        let constrained = InfillOptions { key: Some(scale.clone()), pitch_range: Some((55, 80)), ..options(seed) };
-        for result in infill(&engine, &clip, &selection, &constrained) {
-            for note in result.notes.iter().filter(|n| selection.is_selected(n.start.0 / 16)) {
-                assert!(scale.contains(note.pitch) && (55..=80).contains(&note.pitch), "{note:?}");
+    // Some bars, and every bar (a draft and its revision).
+    for selection in [BarSelection::range(2, 9, clip.bars), BarSelection::all(clip.bars)] {
+        for seed in 0..4 {
+            let constrained = InfillOptions { key: Some(scale.clone()), pitch_range: Some((55, 80)), ..options(seed) };
+            for result in infill(&engine, &clip, &selection, &constrained) {
+                for note in result.notes.iter().filter(|n| selection.is_selected(n.start.0 / 16)) {
+                    assert!(scale.contains(note.pitch) && (55..=80).contains(&note.pitch), "{note:?}");
+                }
             }
         }
     }
