@@ -153,7 +153,12 @@ impl SetStats {
             pitch.extend(p);
             duration.extend(d);
         }
-        Self { pitch: OverlapStats::of(&pitch), duration: OverlapStats::of(&duration) }
+        Self::of_overlaps(&pitch, &duration)
+    }
+
+    /// Over the adjacent-frame OAs of a set, pitch and duration.
+    pub fn of_overlaps(pitch: &[f64], duration: &[f64]) -> Self {
+        Self { pitch: OverlapStats::of(pitch), duration: OverlapStats::of(duration) }
     }
 }
 

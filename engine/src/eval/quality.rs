@@ -24,7 +24,7 @@ use crate::data::windows::Window;
 use crate::data::Tune;
 use crate::engine::{splice, BarSelection, Engine, EngineError, InfillOptions};
 use crate::melody::{tokens, Melody};
-use crate::metrics::{frame_overlaps, OverlapStats, QualityRow, SetStats, FRAME_BARS, HOP_BARS};
+use crate::metrics::{frame_overlaps, QualityRow, SetStats, FRAME_BARS, HOP_BARS};
 use crate::midi::Meter;
 use crate::time::{STEPS_PER_BAR, STEPS_PER_BEAT};
 use crate::train::normal_tensor;
@@ -73,17 +73,28 @@ pub struct Scores {
 /// independent draw (the variations infilled into one tune share that tune; 1 elsewhere).
 type Row<'a> = (&'a str, Vec<Melody>, usize);
 
-/// Scores rows of melodies against the training statistics.
-fn score(rows: &[Row<'_>], truth: &SetStats) -> Scores {
-    let stats: BTreeMap<String, SetStats> =
-        rows.iter().map(|(name, melodies, _)| (name.to_string(), melody_stats(melodies))).collect();
-    let standard_errors = rows
+/// Scores rows of melodies against the training statistics. `pairs` names rows drawn from the
+/// same tunes, draw for draw, whose differences get the paired bootstrap's standard errors.
+fn score(rows: &[Row<'_>], pairs: &[(&str, &str)], truth: &SetStats) -> Scores {
+    let draws: BTreeMap<&str, Vec<Draw>> =
+        rows.iter().map(|(name, melodies, per_draw)| (*name, draws_of(melodies, *per_draw))).collect();
+    let stats: BTreeMap<String, SetStats> = draws
         .iter()
-        .map(|(name, melodies, per_draw)| (name.to_string(), bootstrap_standard_errors(melodies, *per_draw, truth)))
+        .map(|(name, draws)| {
+            let pitch: Vec<f64> = draws.iter().flat_map(|(p, _)| p.iter().copied()).collect();
+            let duration: Vec<f64> = draws.iter().flat_map(|(_, d)| d.iter().copied()).collect();
+            (name.to_string(), SetStats::of_overlaps(&pitch, &duration))
+        })
+        .collect();
+    let standard_errors =
+        draws.iter().map(|(name, draws)| (name.to_string(), bootstrap_standard_errors(draws, truth))).collect();
+    let difference_standard_errors = pairs
+        .iter()
+        .map(|(a, b)| (format!("{a}-{b}"), paired_difference_standard_errors(&draws[a], &draws[b], truth)))
         .collect();
     let shapes = rows.iter().map(|(name, melodies, _)| (name.to_string(), Shape::of(melodies))).collect();
     let rows = stats.iter().map(|(name, stats)| (name.clone(), QualityRow::score(stats, truth))).collect();
-    Scores { rows, stats, standard_errors, difference_standard_errors: BTreeMap::new(), shapes }
+    Scores { rows, stats, standard_errors, difference_standard_errors, shapes }
 }
 
 /// Rounds of the bootstrap behind [`Scores::standard_errors`].
@@ -124,8 +135,7 @@ fn bootstrap_scores(rows: &[&[Draw]], truth: &SetStats) -> Vec<Vec<[f64; 4]>> {
                         pitch.extend_from_slice(&draws[k].0);
                         duration.extend_from_slice(&draws[k].1);
                     }
-                    let stats = SetStats { pitch: OverlapStats::of(&pitch), duration: OverlapStats::of(&duration) };
-                    let row = QualityRow::score(&stats, truth);
+                    let row = QualityRow::score(&SetStats::of_overlaps(&pitch, &duration), truth);
                     [row.pitch_consistency, row.pitch_variance, row.duration_consistency, row.duration_variance]
                 })
                 .collect()
@@ -147,32 +157,25 @@ fn deviation_of(rounds: &[[f64; 4]]) -> QualityRow {
     }
 }
 
-/// The standard error of each of a row's four scores, by the bootstrap over its draws of
-/// `per_draw` consecutive melodies. The variance columns hang on the few frame pairs whose OA
-/// is near 0, so one run's figure can sit several hundredths from another seed's (BENCHMARKS.md,
-/// session 19); this says how far.
-fn bootstrap_standard_errors(melodies: &[Melody], per_draw: usize, truth: &SetStats) -> QualityRow {
-    let draws = draws_of(melodies, per_draw);
+/// The standard error of each of a row's four scores, by the bootstrap over its draws. The
+/// variance columns hang on the few frame pairs whose OA is near 0, so one run's figure can sit
+/// several hundredths from another seed's (BENCHMARKS.md, session 19); this says how far.
+fn bootstrap_standard_errors(draws: &[Draw], truth: &SetStats) -> QualityRow {
     if draws.len() < 2 {
         return NO_SPREAD;
     }
-    let rounds: Vec<[f64; 4]> = bootstrap_scores(&[&draws], truth).into_iter().map(|row| row[0]).collect();
+    let rounds: Vec<[f64; 4]> = bootstrap_scores(&[draws], truth).into_iter().map(|row| row[0]).collect();
     deviation_of(&rounds)
 }
 
 /// The standard error of the difference `a − b` of two rows' scores drawn from the same tunes
 /// (draw k of each from tune k), by the paired bootstrap: whether a row beats another by more
 /// than the tunes' own spread. Zeros where the rows hold different numbers of draws.
-fn paired_difference_standard_errors(
-    (a, a_per_draw): (&[Melody], usize),
-    (b, b_per_draw): (&[Melody], usize),
-    truth: &SetStats,
-) -> QualityRow {
-    let (a, b) = (draws_of(a, a_per_draw), draws_of(b, b_per_draw));
+fn paired_difference_standard_errors(a: &[Draw], b: &[Draw], truth: &SetStats) -> QualityRow {
     if a.len() != b.len() || a.len() < 2 {
         return NO_SPREAD;
     }
-    let rounds: Vec<[f64; 4]> = bootstrap_scores(&[&a, &b], truth)
+    let rounds: Vec<[f64; 4]> = bootstrap_scores(&[a, b], truth)
         .into_iter()
         .map(|rows| [0, 1, 2, 3].map(|column| rows[0][column] - rows[1][column]))
         .collect();
@@ -414,14 +417,7 @@ pub fn evaluate_infill(
     let examples = (0..melodies.len().min(FIGURE_EXAMPLES))
         .map(|i| [melodies[i].clone(), diffusion[i * per_tune].clone(), interpolation[i].clone(), prior[i].clone()])
         .collect();
-    // Every baseline row is drawn from the same tunes as the diffusion row: compare them paired.
-    let differences = [("diffusion-interpolation", &interpolation), ("diffusion-prior", &prior)]
-        .map(|(name, baseline)| {
-            (name.to_string(), paired_difference_standard_errors((&diffusion, per_tune), (baseline, 1), truth))
-        })
-        .into_iter()
-        .collect();
-    let mut scores = score(
+    let scores = score(
         &[
             ("test", melodies.to_vec(), 1),
             ("diffusion", diffusion, per_tune),
@@ -429,9 +425,10 @@ pub fn evaluate_infill(
             ("prior", prior, 1),
             ("reconstruction", reconstruction, 1),
         ],
+        // Every baseline row is drawn from the same tunes as the diffusion row.
+        &[("diffusion", "interpolation"), ("diffusion", "prior")],
         truth,
     );
-    scores.difference_standard_errors = differences;
     Ok(InfillReport { scores, examples })
 }
 
@@ -467,7 +464,8 @@ pub fn evaluate_uncond(
         let windows = decode(engine, &normal_tensor(&mut rng, 8, latent, engine.device())?, options)?;
         prior.push(melody_from_segments(&windows, &silence));
     }
-    Ok(score(&[("test", test.to_vec(), 1), ("diffusion", diffusion, 1), ("prior", prior, 1)], truth))
+    // The generated rows are not drawn from the test tunes: nothing is paired.
+    Ok(score(&[("test", test.to_vec(), 1), ("diffusion", diffusion, 1), ("prior", prior, 1)], &[], truth))
 }
 
 #[cfg(test)]
@@ -494,11 +492,12 @@ mod tests {
     fn bootstrap_errors_vanish_for_identical_or_paired_draws_and_shrink_with_more_draws() {
         let truth = melody_stats(&(0..50).map(varied_melody).collect::<Vec<_>>());
         let same = vec![varied_melody(1); 40];
-        let zero = bootstrap_standard_errors(&same, 1, &truth);
+        let melodies = |seeds: std::ops::Range<u64>| seeds.map(varied_melody).collect::<Vec<_>>();
+        let zero = bootstrap_standard_errors(&draws_of(&same, 1), &truth);
         let zeros = [zero.pitch_consistency, zero.pitch_variance, zero.duration_consistency, zero.duration_variance];
         assert!(zeros.iter().all(|e| e.abs() < 1e-12), "{zeros:?}");
-        let few = bootstrap_standard_errors(&(0..40).map(varied_melody).collect::<Vec<_>>(), 1, &truth);
-        let many = bootstrap_standard_errors(&(0..640).map(varied_melody).collect::<Vec<_>>(), 1, &truth);
+        let few = bootstrap_standard_errors(&draws_of(&melodies(0..40), 1), &truth);
+        let many = bootstrap_standard_errors(&draws_of(&melodies(0..640), 1), &truth);
         // 16 times the draws: about a quarter of the error, as 1 / √n has it (less for the
         // variance columns, which fold at the truth: |σ² − σ²_GT|).
         for (f, m) in [(few.pitch_variance, many.pitch_variance), (few.duration_consistency, many.duration_consistency)]
@@ -507,15 +506,15 @@ mod tests {
         }
         // Paired rows are resampled together: a row against itself differs by exactly 0 in
         // every round, against another row by a spread of its own.
-        let varied: Vec<Melody> = (0..40).map(varied_melody).collect();
-        let itself = paired_difference_standard_errors((&varied, 1), (&varied, 1), &truth);
+        let varied = draws_of(&melodies(0..40), 1);
+        let itself = paired_difference_standard_errors(&varied, &varied, &truth);
         assert_eq!([itself.pitch_variance, itself.duration_variance], [0.0, 0.0]);
-        let other: Vec<Melody> = (100..140).map(varied_melody).collect();
-        let apart = paired_difference_standard_errors((&varied, 1), (&other, 1), &truth);
+        let other = draws_of(&melodies(100..140), 1);
+        let apart = paired_difference_standard_errors(&varied, &other, &truth);
         assert!(apart.pitch_variance > few.pitch_variance / 2.0, "{apart:?}");
         // Draws of several melodies are resampled whole: 40 draws of 16 count as 40, not 640.
-        let grouped =
-            bootstrap_standard_errors(&(0..640).map(|k| varied_melody(k / 16)).collect::<Vec<_>>(), 16, &truth);
+        let grouped = (0..640).map(|k| varied_melody(k / 16)).collect::<Vec<_>>();
+        let grouped = bootstrap_standard_errors(&draws_of(&grouped, 16), &truth);
         assert!(grouped.duration_consistency > 2.0 * many.duration_consistency, "{grouped:?} vs {many:?}");
     }
 
