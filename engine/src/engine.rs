@@ -198,6 +198,11 @@ impl InfillOptions {
         })
     }
 
+    /// The repeat offset of generation's revision pass: its own, or the calibrated one.
+    pub fn revision_repeat_offset(&self) -> f64 {
+        self.repeat_offset.unwrap_or(Self::CALIBRATED_REVISION_REPEAT_OFFSET)
+    }
+
     /// The clean start when context guidance is off: the first quarter of the steps see the
     /// known latents clean. Chosen on `valid/` with DDIM 20 (BENCHMARKS.md, prior v8):
     /// consistency rises with the fraction and the pitch OA variance falls; a quarter keeps the
@@ -381,7 +386,7 @@ impl Engine {
         let revision = InfillOptions {
             variations: 1,
             seed: options.seed ^ REVISION_STREAM,
-            repeat_offset: options.repeat_offset.or(Some(InfillOptions::CALIBRATED_REVISION_REPEAT_OFFSET)),
+            repeat_offset: Some(options.revision_repeat_offset()),
             ..options.clone()
         };
         let drafts: Vec<&Melody> = drafts.iter().collect();

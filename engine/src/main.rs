@@ -777,7 +777,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "revision": engine.revision_of(&options, &selection, EVAL_BARS).map(|middle| serde_json::json!({
                         "bars": middle.selected().iter().map(|bar| bar + 1).collect::<Vec<_>>(),
                         "context_guidance": options.context_guidance,
-                        "repeat_offset": options.repeat_offset.unwrap_or(InfillOptions::CALIBRATED_REVISION_REPEAT_OFFSET),
+                        "repeat_offset": options.revision_repeat_offset(),
                     })),
                 },
                 "seconds": started.elapsed().as_secs_f64(),
