@@ -398,3 +398,35 @@ fn a_vae_file_with_a_broken_interval_prior_is_refused_by_name() {
     let err = MelodyVae::load(&path, &Device::Cpu).err().unwrap().to_string();
     assert!(err.contains("broken-intervals.safetensors") && err.contains("intervals"), "{err}");
 }
+
+#[test]
+fn new_segments_that_come_back_as_copies_of_others_are_redrawn() {
+    // The shipped weights: under context guidance they copy the reel's kept bars by themselves
+    // (the test prior is too rough to).
+    let engine = Engine::embedded().unwrap();
+    let clip = clip();
+    let selection = BarSelection::range(4, 11, clip.bars);
+    // A 2-bar segment's notes, as (onset within it, pitch, length).
+    let segment = |m: &Melody, s: u32| -> Vec<(u32, u8, u32)> {
+        let notes = m.notes.iter().filter(|n| n.start.0 / 32 == s);
+        notes.map(|n| (n.start.0 % 32, n.pitch, n.len.0)).collect()
+    };
+    let segments = clip.bars.div_ceil(2);
+    // Without repeats drawn, every generated segment (2-5) is meant to be new material.
+    let copies = |redraw_copies: usize| -> usize {
+        (0..6)
+            .map(|seed| {
+                let options = InfillOptions { repeats: Repeats::Off, redraw_copies, ..options(seed) };
+                infill(&engine, &clip, &selection, &options)
+                    .iter()
+                    .map(|m| {
+                        (2..6).filter(|&s| (0..segments).any(|o| o != s && segment(m, o) == segment(m, s))).count()
+                    })
+                    .sum::<usize>()
+            })
+            .sum()
+    };
+    let (kept, redrawn) = (copies(0), copies(3));
+    assert!(kept > 0, "no copies to redraw: the check could not fail");
+    assert!(redrawn < kept, "{redrawn} copies after redrawing, {kept} before");
+}

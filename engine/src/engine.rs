@@ -14,6 +14,11 @@
 //! **Generation from scratch** (every segment selected) drafts the clip and then infills the
 //! draft's middle from its own opening and close under context guidance
 //! ([`Engine::revision_of`]), so one tune keeps one character.
+//!
+//! **New means new.** The repeat plan decides which generated segments repeat which (see
+//! [`crate::sample::repeats`]); a segment it leaves new that comes back note for note as another
+//! segment (context guidance copies kept bars by itself) is redrawn ([`accidental_copies`],
+//! [`InfillOptions::redraw_copies`]).
 
 use std::sync::atomic::AtomicBool;
 
@@ -117,6 +122,16 @@ pub struct InfillOptions {
     /// closing bars, so the tune agrees with itself (see [`Engine::revision_of`]). Costs a
     /// second, smaller pass per variation.
     pub revise: bool,
+    /// Added to the repeat head's pointer logits next to kept bars, by how many segments a
+    /// source lies from the latent that repeats it (entry d − 1 for distance d; further
+    /// distances get 0); `None`: the calibrated offsets (see
+    /// [`Self::CALIBRATED_REPEAT_DISTANCE_OFFSETS`]).
+    pub repeat_distance_offsets: Option<Vec<f64>>,
+    /// Rounds of redrawing accidental copies next to kept bars: a segment the repeat plan leaves
+    /// new but that comes back note for note as another segment (context guidance copies by
+    /// itself) is sampled again, with everything else kept, up to this many times (see
+    /// [`accidental_copies`]). 0 keeps every copy.
+    pub redraw_copies: usize,
 }
 
 /// Whether generated segments may repeat other segments note for note.
@@ -152,6 +167,8 @@ impl Default for InfillOptions {
             repeat_offset: None,
             interval_weight: Self::DEFAULT_INTERVAL_WEIGHT,
             revise: true,
+            repeat_distance_offsets: None,
+            redraw_copies: Self::DEFAULT_REDRAW_COPIES,
         }
     }
 }
@@ -164,16 +181,36 @@ impl InfillOptions {
     /// fewer repeats than real tunes have (0.403 against 0.409 at this offset).
     pub const CALIBRATED_REPEAT_OFFSET: f64 = 0.5;
 
-    /// The same under context guidance next to kept bars: the model then copies kept material
-    /// by itself, beside the repeats the head draws, so the head must draw fewer (0.397 against
-    /// 0.409; session 16).
-    pub const CALIBRATED_GUIDED_REPEAT_OFFSET: f64 = -1.0;
+    /// The same under context guidance next to kept bars, with the distance offsets and the
+    /// accidental copies redrawn (see [`Self::redraw_copies`]): 0.429 of windows repeated
+    /// against the training sample's 0.432 (session 20; −1 before copies were redrawn, when
+    /// guidance's own copies made up for the repeats the head did not draw).
+    pub const CALIBRATED_GUIDED_REPEAT_OFFSET: f64 = 0.65;
 
     /// The same for the second pass of generation from scratch (see [`Self::revise`]): the
     /// draft's opening and close already repeat one another as the head drew them, so the
     /// middle must draw fewer repeats again for whole tunes to repeat as often as the training
     /// sample's (0.438 of windows against 0.432; session 19).
     pub const CALIBRATED_REVISION_REPEAT_OFFSET: f64 = -1.5;
+
+    /// Calibrates *where* generated segments repeat from: offsets on the repeat head's pointer
+    /// logits by the distance, in 2-bar segments, from a repeat to its source (distances 1 to
+    /// 5, the most that infilling bars 5–12 of 16 shows). At the start of sampling the head
+    /// sees generated latents as pure noise, and it draws repeats of the neighbouring segment
+    /// and at odd distances far more often than real tunes have them, whose phrases are 4 and 8
+    /// bars long, and too few 8 bars apart. Matched, like the gate's offset, on the training
+    /// sample with bars 5–12 of 16 infilled (BENCHMARKS.md, session 20).
+    pub const CALIBRATED_REPEAT_DISTANCE_OFFSETS: [f64; 5] = [-2.8, 0.4, -3.3, 0.7, -1.3];
+
+    /// Rounds of [`Self::redraw_copies`] by default: each round redraws the copies left by the
+    /// one before (BENCHMARKS.md, session 20).
+    pub const DEFAULT_REDRAW_COPIES: usize = 1;
+
+    /// The offset on the repeat head's pointer logit for a source `distance` segments away.
+    pub fn repeat_distance_offset(&self, distance: usize) -> f64 {
+        let offsets = self.repeat_distance_offsets.as_deref().unwrap_or(&Self::CALIBRATED_REPEAT_DISTANCE_OFFSETS);
+        distance.checked_sub(1).and_then(|k| offsets.get(k)).copied().unwrap_or(0.0)
+    }
 
     /// The context guidance weight this request gets from a prior trained with clean context
     /// or not. Like the clean start, guidance by clean context needs a prior trained for it;
@@ -371,7 +408,10 @@ impl Engine {
     /// character throughout (their density and register vary far less within a tune than
     /// between tunes); one pass of the prior mixes characters within a draft, and guidance by
     /// the draft's own opening and close pulls its middle back to them (BENCHMARKS.md, session
-    /// 19).
+    /// 19). Neither pass redraws accidental copies or offsets the repeat head's distances:
+    /// those are calibrated next to a musician's kept bars, and measured on generation from
+    /// scratch (recalibrated) they lowered the unconditional duration variance over 8,000
+    /// sequences from 0.961 / 0.936 to 0.932 / 0.904 (BENCHMARKS.md, session 20).
     fn draft_and_revise(
         &self,
         clip: &Melody,
@@ -387,6 +427,8 @@ impl Engine {
             variations: 1,
             seed: options.seed ^ REVISION_STREAM,
             repeat_offset: Some(options.revision_repeat_offset()),
+            repeat_distance_offsets: Some(Vec::new()),
+            redraw_copies: 0,
             ..options.clone()
         };
         let drafts: Vec<&Melody> = drafts.iter().collect();
@@ -427,13 +469,12 @@ impl Engine {
         let known =
             encoded.reshape((clips.len(), t, d))?.index_select(&Tensor::new(clip_of.as_slice(), self.device())?, 0)?;
 
-        // Every latent of a clip is real (no padding): one mask serves every reverse step.
+        // Every latent of a clip is real (no padding). Batches differ in size: context guidance
+        // asks for two rows per variation, and redrawing copies for only some variations.
         let all_valid = Tensor::ones((variations, t), candle_core::DType::F32, self.device())?;
-        // Context guidance asks for two rows per variation.
-        let doubled = Tensor::cat(&[&all_valid, &all_valid], 0)?;
         let predict = |x: &Tensor, levels: &[f32]| {
-            let valid = if x.dim(0)? == all_valid.dim(0)? { &all_valid } else { &doubled };
-            Ok(predict_in_halves(model, x, levels, valid, false)?.0)
+            let valid = Tensor::ones((x.dim(0)?, t), candle_core::DType::F32, x.device())?;
+            Ok(predict_in_halves(model, x, levels, &valid, false)?.0)
         };
         let plan = match options.repeats {
             Repeats::Drawn => {
@@ -463,13 +504,87 @@ impl Engine {
             repeats: plan.as_ref(),
             context_guidance,
         };
-        let sampled = sample(&predict, &self.prior.schedule, &request, cancel, progress)?;
+        // Accidental copies are context guidance's, next to kept bars (see `draft_and_revise` for
+        // generation from scratch).
+        let has_kept = generate.contains(&false);
+        let redraw_rounds = if has_kept { options.redraw_copies } else { 0 };
+        let first_share = if redraw_rounds > 0 { FIRST_PASS_PROGRESS } else { 1.0 };
+        let mut sampled = sample(&predict, &self.prior.schedule, &request, cancel, &mut |f| progress(f * first_share))?;
+        let decode = |latents: &Tensor| -> Result<Vec<Window>, EngineError> {
+            let z = preprocess.from_prior_space(&(latents / data_scale)?, self.device())?;
+            Ok(self.vae.decode_melody(&z, &|pitch| options.allows(pitch), options.interval_weight)?)
+        };
+        // Kept segments are never heard from the decoder (the input's notes are spliced back);
+        // their decodings are only compared with generated ones, and are the same in every
+        // variation of a clip: decoded once per clip. Each run of generated segments is decoded
+        // with the segment on either side, since the interval prior judges a window's first
+        // note by the note before it.
+        let kept_decoded: Vec<Vec<Window>> = if has_kept {
+            let per_clip_latents = encoded.reshape((clips.len(), t, d))?;
+            (0..clips.len()).map(|c| decode(&per_clip_latents.get(c)?)).collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        let runs = generated_runs(&generate);
+        let decode_variation = |v: usize, latents: &Tensor| -> Result<Vec<Window>, EngineError> {
+            if !has_kept {
+                return decode(latents);
+            }
+            let mut windows = kept_decoded[v / per_clip].clone();
+            for run in &runs {
+                let (lo, hi) = (run.start.saturating_sub(1), (run.end + 1).min(t));
+                let decoded = decode(&latents.narrow(0, lo, hi - lo)?)?;
+                windows[run.clone()].copy_from_slice(&decoded[run.start - lo..run.end - lo]);
+            }
+            Ok(windows)
+        };
+        let mut windows: Vec<Vec<Window>> =
+            (0..variations).map(|v| decode_variation(v, &sampled.get(v)?)).collect::<Result<_, _>>()?;
+        let roots: Vec<Vec<usize>> = (0..variations)
+            .map(|v| (0..t).map(|i| plan.as_ref().map_or(i, |plan| plan.root(v, i))).collect())
+            .collect();
+        for round in 0..redraw_rounds {
+            let copies: Vec<Vec<bool>> =
+                (0..variations).map(|v| accidental_copies(&windows[v], &roots[v], &generate)).collect();
+            let redrawn: Vec<usize> = (0..variations).filter(|&v| copies[v].contains(&true)).collect();
+            if redrawn.is_empty() {
+                break;
+            }
+            // A redrawn segment takes the latents the plan ties to it along.
+            let follows = |v: usize, i: usize| copies[v][roots[v][i]];
+            let flags: Vec<bool> = redrawn.iter().flat_map(|&v| (0..t).map(move |i| follows(v, i))).collect();
+            let ties = RepeatPlan {
+                repeats: redrawn
+                    .iter()
+                    .map(|&v| (0..t).map(|i| if follows(v, i) { roots[v][i] } else { i }).collect())
+                    .collect(),
+            };
+            let rows = Tensor::new(redrawn.iter().map(|&v| v as u32).collect::<Vec<_>>().as_slice(), self.device())?;
+            let known = sampled.index_select(&rows, 0)?;
+            let request = SampleRequest {
+                known: &known,
+                generate: &flags,
+                variations: redrawn.len(),
+                seed: (options.seed ^ COPY_REDRAW_STREAM).wrapping_add(round as u64),
+                repeats: Some(&ties),
+                sampler: redraw_sampler(options.sampler),
+                context_guidance: 0.0,
+                ..request
+            };
+            let redrawn_latents = sample(&predict, &self.prior.schedule, &request, cancel, &mut |_| {})?;
+            let mut latents: Vec<Tensor> =
+                (0..variations).map(|v| sampled.get(v)).collect::<candle_core::Result<_>>()?;
+            for (k, &v) in redrawn.iter().enumerate() {
+                latents[v] = redrawn_latents.get(k)?;
+                windows[v] = decode_variation(v, &latents[v])?;
+            }
+            sampled = Tensor::stack(&latents, 0)?;
+            progress(first_share + (1.0 - first_share) * (round + 1) as f32 / redraw_rounds as f32);
+        }
 
         let mut results = Vec::with_capacity(variations);
-        for v in 0..sampled.dim(0)? {
+        for (v, mut windows) in windows.into_iter().enumerate() {
             let (clip, kept) = (clips[v / per_clip], &segments[v / per_clip]);
-            let z = preprocess.from_prior_space(&(sampled.get(v)? / data_scale)?, self.device())?;
-            let mut windows = self.vae.decode_melody(&z, &|pitch| options.allows(pitch), options.interval_weight)?;
             make_repeats_exact(&mut windows, kept, plan.as_ref(), v, &generate, options);
             let generated = melody_from_segments(&windows, clip);
             results.push(splice(clip, &generated, selection));
@@ -517,6 +632,11 @@ impl Engine {
             set_known(&mut x, row, &known_rows[row]);
         }
         let mut plan = RepeatPlan::none(v, t);
+        // The distance offsets were calibrated next to kept bars; generation from scratch keeps
+        // the head's own distances (BENCHMARKS.md, session 20).
+        let next_to_kept = generate.contains(&false);
+        let distance_offset =
+            |distance: usize| if next_to_kept { options.repeat_distance_offset(distance) } else { 0.0 };
         // The head's output for the current input; a draw that changes the input clears it.
         // Between draws the input is the same, so one pass serves every latent until then. (A
         // pass over only the variations a draw changed was slower for infilling: it splits a
@@ -543,7 +663,12 @@ impl Engine {
                     continue;
                 }
                 let gate = gates[s][i] + repeat_offset as f32;
-                let Some(source) = draw_choice(gate, &pointers[s][i], &mut rng) else { continue };
+                let pointer: Vec<f32> = pointers[s][i]
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &logit)| logit + distance_offset(i.abs_diff(j)) as f32)
+                    .collect();
+                let Some(source) = draw_choice(gate, &pointer, &mut rng) else { continue };
                 input_changed = true;
                 plan.repeats[s][i] = source;
                 let root = plan.root(s, i);
@@ -612,6 +737,50 @@ fn make_repeats_exact(
     }
 }
 
+/// The sampler of a redraw of accidental copies: half the steps of `sampler` (rounded up).
+/// A redraw regenerates a segment or two amid settled ones, and its cost comes on top of the
+/// request's. It runs without context guidance (Algorithm 1 with the clean start): under
+/// guidance the redrawn segment copies its neighbours again (BENCHMARKS.md, session 20).
+fn redraw_sampler(sampler: Sampler) -> Sampler {
+    match sampler {
+        Sampler::Ddim { steps, eta, spacing } => Sampler::Ddim { steps: steps.div_ceil(2), eta, spacing },
+        Sampler::Ancestral => Sampler::Ancestral,
+    }
+}
+
+/// The maximal runs of consecutive generated segments.
+fn generated_runs(generate: &[bool]) -> Vec<std::ops::Range<usize>> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, _) in generate.iter().enumerate().filter(|(_, &g)| g) {
+        match runs.last_mut() {
+            Some(run) if run.end == i => run.end = i + 1,
+            _ => runs.push(i..i + 1),
+        }
+    }
+    runs
+}
+
+/// Per segment: whether it is an accidental copy, one the repeat plan leaves new (`roots[i] ==
+/// i`, see [`RepeatPlan::root`]) that decodes note for note as an earlier segment or a kept one
+/// does (`windows`: every segment's decoding), other than those the plan ties to it. Of two
+/// equal new segments only the later counts, so the earlier stays.
+///
+/// The plan draws a tune's repeats at the rate and distances real tunes have them; context
+/// guidance copies the kept bars next to the selection by itself on top (BENCHMARKS.md, session
+/// 20: a 2-bar window repeating its neighbour is a fifth of the infills' repeats and almost
+/// never happens in the corpus).
+fn accidental_copies(windows: &[Window], roots: &[usize], generate: &[bool]) -> Vec<bool> {
+    let kept_like = |j: usize| !generate[roots[j]];
+    (0..windows.len())
+        .map(|i| {
+            generate[i]
+                && roots[i] == i
+                && (0..windows.len())
+                    .any(|j| j != i && roots[j] != i && (j < i || kept_like(j)) && windows[j] == windows[i])
+        })
+        .collect()
+}
+
 /// Whether every note of `window` is one `options` allows in generated bars.
 fn allows_every_pitch(window: &Window, options: &InfillOptions) -> bool {
     window.iter().all(|&id| match Token::from_id(id) {
@@ -622,6 +791,10 @@ fn allows_every_pitch(window: &Window, options: &InfillOptions) -> bool {
 
 /// Mixed into the seed for the repeat plan's draws, so they do not replay the sampler's noise.
 const REPEAT_PLAN_STREAM: u64 = 0x7E9E_A7ED;
+/// Mixed into the seed of the passes that redraw accidental copies, plus the round.
+const COPY_REDRAW_STREAM: u64 = 0xC0B1_ED5E_6E47;
+/// The share of the progress bar the first pass takes when accidental copies may be redrawn.
+const FIRST_PASS_PROGRESS: f32 = 0.8;
 /// Mixed into the seed of generation's revision pass, so it does not replay the draft's noise.
 const REVISION_STREAM: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -739,6 +912,52 @@ mod tests {
             make_repeats_exact(&mut windows, &kept, plan.as_ref(), 0, &generate, &InfillOptions::default());
             assert_eq!(windows, [window(70), window(71), window(72), window(73), window(61)]);
         }
+    }
+
+    #[test]
+    fn accidental_copies_are_new_segments_that_come_back_as_another_unplanned() {
+        let window = |pitch: u8| -> Window { std::array::from_fn(|i| if i == 0 { Token::On(pitch).id() } else { 0 }) };
+        let generate = [false, true, true, true, true, false];
+        // Segment 1 copies the kept 0; 2 and 3 are equal, so only the later is a copy; 4 copies
+        // the kept 5, which lies after it.
+        let windows = [window(60), window(60), window(62), window(62), window(65), window(65)];
+        let new = [0, 1, 2, 3, 4, 5];
+        assert_eq!(accidental_copies(&windows, &new, &generate), [false, true, false, true, true, false]);
+        // The plan ties 3 to 2 and draws 1 as a repeat of the kept 0: planned, not accidental.
+        // Segment 4 equals the kept 5 and is still a copy.
+        let planned = [0, 0, 2, 2, 4, 5];
+        assert_eq!(accidental_copies(&windows, &planned, &generate), [false, false, false, false, true, false]);
+        // All different: nothing to redraw.
+        let different = [window(60), window(61), window(62), window(63), window(64), window(65)];
+        assert_eq!(accidental_copies(&different, &new, &generate), [false; 6]);
+        assert_eq!(generated_runs(&generate), vec![std::ops::Range { start: 1, end: 5 }]);
+        assert_eq!(generated_runs(&[true, false, true, true, false]), [0..1, 2..4]);
+        assert!(generated_runs(&[false, false]).is_empty());
+    }
+
+    #[test]
+    fn distance_offsets_steer_where_drawn_repeats_come_from() {
+        let engine = Engine::embedded().unwrap();
+        let d = engine.vae.preprocess.as_ref().unwrap().prior_dim();
+        let (v, t) = (6, 8);
+        let known = Tensor::randn(0f32, 1.0, (v, t, d), &Device::Cpu).unwrap();
+        let generate = [false, false, true, true, true, true, false, false];
+        let valid = Tensor::ones((v, t), candle_core::DType::F32, &Device::Cpu).unwrap();
+        // A gate offset that makes nearly every generated latent a repeat, so the sources show.
+        let sources = |offsets: Vec<f64>| {
+            let options = InfillOptions { repeat_distance_offsets: Some(offsets), ..InfillOptions::default() };
+            let plan = engine.draw_repeats(&known, &generate, &options, 20.0, &valid).unwrap();
+            let drawn: Vec<usize> =
+                plan.repeats.iter().flat_map(|row| row.iter().enumerate().map(|(i, &j)| i.abs_diff(j))).collect();
+            drawn.into_iter().filter(|&distance| distance > 0).collect::<Vec<_>>()
+        };
+        // Every generated latent here has a source 2 segments away; forbidding every other
+        // distance leaves only those.
+        let only_two = sources(vec![-1e4, 0.0, -1e4, -1e4, -1e4, -1e4, -1e4]);
+        assert_eq!(only_two.len(), v * 4, "{only_two:?}");
+        assert!(only_two.iter().all(|&distance| distance == 2), "{only_two:?}");
+        // Without offsets the head draws other distances too (so the check above can fail).
+        assert!(sources(vec![0.0; 7]).iter().any(|&distance| distance != 2));
     }
 
     #[test]

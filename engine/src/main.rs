@@ -116,10 +116,20 @@ struct SamplingArgs {
     #[arg(long, default_value_t = InfillOptions::default().context_guidance)]
     context_guidance: f64,
     /// Added to the repeat head's odds of drawing a repeat. Default: calibrated so that results
-    /// repeat as often as real tunes (-1 where context guidance acts on kept bars, else 0.5);
-    /// 0.5 with guidance repeats kept bars more (the plugin's Stick to kept).
+    /// repeat as often as real tunes (0.65 where context guidance acts on kept bars, -1.25 in
+    /// the revision of generation from scratch, else 0.5).
     #[arg(long, allow_negative_numbers = true)]
     repeat_offset: Option<f64>,
+    /// Added to the repeat head's odds of drawing a repeat from a segment 1, 2, 3, ... segments
+    /// away (comma-separated; further distances get 0). Default: calibrated so that repeats
+    /// fall as far apart as in real tunes (see BENCHMARKS.md).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    repeat_distance_offsets: Option<Vec<f64>>,
+    /// Rounds of redrawing a new 2-bar segment that comes back as an exact copy of another
+    /// (context guidance copies kept bars by itself); 0 keeps such copies (the plugin's Stick to
+    /// kept).
+    #[arg(long, default_value_t = InfillOptions::DEFAULT_REDRAW_COPIES)]
+    redraw_copies: usize,
     /// Weight of the interval prior when the new bars are decoded: their pitches are chosen
     /// together, each interval scored by how common it is in the training tunes, so the decoder
     /// does not jump octaves where it hesitates. 0 is off (each step's likeliest token).
@@ -442,9 +452,19 @@ struct EvalArgs {
     #[arg(long, value_enum, default_value_t = Repeats::default())]
     repeats: Repeats,
     /// Added to the repeat head's gate logit when drawing repeats (the calibration knob).
-    /// Default: the calibrated offset, 0.5, or -1 where context guidance acts on kept bars.
+    /// Default: the calibrated offset, 0.5, or 0.65 where context guidance acts on kept bars
+    /// (-1.25 in the revision of generation from scratch).
     #[arg(long, allow_negative_numbers = true)]
     repeat_offset: Option<f64>,
+    /// Added to the repeat head's odds of drawing a repeat from a segment 1, 2, 3, ... segments
+    /// away (comma-separated; further distances get 0). Default: calibrated so that repeats
+    /// fall as far apart as in real tunes (see BENCHMARKS.md).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    repeat_distance_offsets: Option<Vec<f64>>,
+    /// Rounds of redrawing a new 2-bar segment that comes back as an exact copy of another
+    /// (context guidance copies kept bars by itself); 0 keeps such copies.
+    #[arg(long, default_value_t = InfillOptions::DEFAULT_REDRAW_COPIES)]
+    redraw_copies: usize,
     /// Weight of the decoder's interval prior, for every row's latents (see `rebar infill --help`).
     #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT)]
     interval_weight: f64,
@@ -728,6 +748,8 @@ fn eval(args: EvalArgs) -> Result<()> {
                 context_guidance: args.context_guidance,
                 repeats: args.repeats,
                 repeat_offset: args.repeat_offset,
+                repeat_distance_offsets: args.repeat_distance_offsets.clone(),
+                redraw_copies: args.redraw_copies,
                 interval_weight: args.interval_weight,
                 revise: args.revise,
                 ..InfillOptions::default()
@@ -771,6 +793,11 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "context_guidance": guidance_on_kept_bars,
                     "repeats": format!("{:?}", options.repeats),
                     "repeat_offset": options.repeat_offset(guidance_on_kept_bars > 0.0),
+                    "repeat_distance_offsets": (1..=InfillOptions::CALIBRATED_REPEAT_DISTANCE_OFFSETS.len()
+                        .max(options.repeat_distance_offsets.as_ref().map_or(0, Vec::len)))
+                        .map(|d| options.repeat_distance_offset(d))
+                        .collect::<Vec<_>>(),
+                    "redraw_copies": options.redraw_copies,
                     "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
                     "temperature": options.temperature,
                     "interval_weight": engine.vae.applied_interval_weight(options.interval_weight),
@@ -1021,6 +1048,8 @@ impl SamplingArgs {
             known: self.known,
             context_guidance: self.context_guidance,
             repeat_offset: self.repeat_offset,
+            repeat_distance_offsets: self.repeat_distance_offsets.clone(),
+            redraw_copies: self.redraw_copies,
             interval_weight: self.interval_weight,
             revise: self.revise,
             repeats: self.repeats,

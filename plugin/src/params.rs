@@ -44,9 +44,9 @@ pub struct RebarParams {
     pub key_root: EnumParam<KeyRoot>,
     #[id = "key-scale"]
     pub key_scale: EnumParam<ScaleKind>,
-    /// Let more new 2-bar phrases repeat kept ones note for note (the repeat head's odds
-    /// without the discount context guidance needs, see `worker::STICKY_REPEAT_OFFSET`): the
-    /// new bars follow the kept ones more closely.
+    /// Let more new 2-bar phrases repeat kept ones note for note (what context guidance copies
+    /// from them is kept, not redrawn, see `worker::STICKY_REDRAW_COPIES`): the new bars follow
+    /// the kept ones more closely.
     #[id = "stick"]
     pub stick_to_kept: BoolParam,
     /// Whether new bars repeat other bars note for note, and which.

@@ -239,13 +239,14 @@ impl Job {
     }
 }
 
-/// "Stick to kept bars": the repeat head draws repeats of the kept bars as often as it does
-/// without context guidance, on top of the copying guidance already does, so more new 2-bar
-/// phrases repeat kept ones note for note (54% of windows repeat against the real tunes' 42%)
-/// and the rest fit them a little more closely (BENCHMARKS.md, session 16). Higher guidance
-/// weights were measured too: they vary less but fit no better.
-const STICKY_REPEAT_OFFSET: f64 = InfillOptions::CALIBRATED_REPEAT_OFFSET;
-const _: () = assert!(STICKY_REPEAT_OFFSET > InfillOptions::CALIBRATED_GUIDED_REPEAT_OFFSET);
+/// "Stick to kept bars": new bars keep what context guidance copies from the kept ones by
+/// itself instead of redrawing it ([`InfillOptions::redraw_copies`]), on top of the repeats the
+/// repeat head draws, so more new 2-bar phrases repeat kept ones note for note (57% of windows
+/// repeat against the real tunes' 42%, BENCHMARKS.md, session 20) and the rest fit them a
+/// little more closely. Higher guidance weights were measured too (session 16): they vary less
+/// but fit no better.
+const STICKY_REDRAW_COPIES: usize = 0;
+const _: () = assert!(STICKY_REDRAW_COPIES < InfillOptions::DEFAULT_REDRAW_COPIES);
 
 /// The engine's options for a Regenerate press, its seed already offset.
 fn infill_options(request: &Request, seed: u64) -> Result<InfillOptions, String> {
@@ -260,7 +261,7 @@ fn infill_options(request: &Request, seed: u64) -> Result<InfillOptions, String>
         temperature: f64::from(request.temperature),
         seed,
         key,
-        repeat_offset: request.stick_to_kept.then_some(STICKY_REPEAT_OFFSET),
+        redraw_copies: if request.stick_to_kept { STICKY_REDRAW_COPIES } else { InfillOptions::DEFAULT_REDRAW_COPIES },
         repeats: match request.repeats {
             RepeatMode::Drawn => Repeats::Drawn,
             RepeatMode::KeepForm => Repeats::KeepForm,
@@ -289,12 +290,12 @@ mod tests {
         let options = infill_options(&request, 9).unwrap();
         assert_eq!((options.variations, options.seed), (3, 9));
         assert_eq!(options.context_guidance, InfillOptions::DEFAULT_CONTEXT_GUIDANCE);
-        assert_eq!(options.repeat_offset, None);
+        assert_eq!((options.repeat_offset, options.redraw_copies), (None, InfillOptions::DEFAULT_REDRAW_COPIES));
         assert_eq!(options.repeats, Repeats::Drawn);
         assert!((options.temperature - 1.2).abs() < 1e-6);
         assert_eq!(options.key, Some("D dorian".parse::<Scale>().unwrap()));
         let sticking = infill_options(&Request { stick_to_kept: true, key_root: KeyRoot::Any, ..request }, 9).unwrap();
-        assert_eq!((sticking.repeat_offset, sticking.key), (Some(STICKY_REPEAT_OFFSET), None));
+        assert_eq!((sticking.redraw_copies, sticking.repeat_offset, sticking.key), (STICKY_REDRAW_COPIES, None, None));
         let forms = [(RepeatMode::KeepForm, Repeats::KeepForm), (RepeatMode::AllNew, Repeats::Off)];
         for (mode, repeats) in forms {
             assert_eq!(infill_options(&Request { repeats: mode, ..request }, 9).unwrap().repeats, repeats);

@@ -200,6 +200,10 @@ pub struct Shape {
     /// Of the 2-bar windows that hold notes, the fraction whose notes repeat another window of the
     /// same melody exactly (same onsets within the window, pitches and lengths).
     pub repeated_windows: f64,
+    /// Per melody, the mean number of pairs of equal windows (holding notes, equal as for
+    /// `repeated_windows`) by how many windows apart they lie, from 1: where repeats fall
+    /// (real tunes repeat at 4 and 8 bars, distances 2 and 4).
+    pub repeat_distances: Vec<f64>,
     /// Mean distance in semitones between the mean pitches of adjacent 2-bar windows: how far
     /// the register moves every two bars.
     pub register_step: f64,
@@ -227,6 +231,7 @@ impl Shape {
     pub fn of(melodies: &[Melody]) -> Self {
         let (mut pitch, mut duration) = (Vec::new(), Vec::new());
         let (mut repeated, mut windows_with_notes) = (0usize, 0usize);
+        let mut repeat_distances: Vec<usize> = Vec::new();
         let (mut register_moves, mut register_pairs) = (0.0, 0usize);
         let mut interval_counts = [0usize; OCTAVE as usize + 2];
         let (mut uniform_frames, mut frames) = (0usize, 0usize);
@@ -259,6 +264,12 @@ impl Shape {
             for (i, window) in windows.iter().enumerate().filter(|(_, w)| !w.is_empty()) {
                 windows_with_notes += 1;
                 repeated += usize::from(windows.iter().enumerate().any(|(j, other)| j != i && other == window));
+                for distance in (1..windows.len() - i).filter(|d| &windows[i + d] == window) {
+                    if repeat_distances.len() < distance {
+                        repeat_distances.resize(distance, 0);
+                    }
+                    repeat_distances[distance - 1] += 1;
+                }
             }
             let registers: Vec<f64> = windows
                 .iter()
@@ -274,6 +285,7 @@ impl Shape {
             pitch_oa_quantiles: quantiles(&mut pitch),
             duration_oa_quantiles: quantiles(&mut duration),
             repeated_windows: repeated as f64 / windows_with_notes.max(1) as f64,
+            repeat_distances: repeat_distances.iter().map(|&n| n as f64 / melodies.len().max(1) as f64).collect(),
             register_step: register_moves / register_pairs.max(1) as f64,
             uniform_rhythm_frames: uniform_frames as f64 / frames.max(1) as f64,
             interval_histogram: {
@@ -530,6 +542,7 @@ mod tests {
         let melody = Melody { notes, bars: EVAL_BARS, bpm: 120.0, meter: Meter::FOUR_FOUR, key: None };
         let shape = Shape::of(&[melody]);
         assert_eq!(shape.repeated_windows, 2.0 / 8.0);
+        assert_eq!(shape.repeat_distances, vec![0.0, 0.0, 0.0, 1.0]);
         assert!((shape.register_step - 13.0 / 7.0).abs() < 1e-12);
         assert!(shape.pitch_oa_quantiles.windows(2).all(|q| q[0] <= q[1]));
         // Every window holds one note of one beat: each frame's durations are equal, so every

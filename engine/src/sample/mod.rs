@@ -110,7 +110,8 @@ pub struct SampleRequest<'a> {
     /// Known latents in prior space, `[t, d]` for all variations or `[variations, t, d]`, one
     /// clip per variation; rows where `generate` is true are ignored.
     pub known: &'a Tensor,
-    /// Per latent: true to generate it, false to keep it.
+    /// Per latent: true to generate it, false to keep it; `t` values for all variations, or
+    /// `variations · t` (row-major), one row per variation.
     pub generate: &'a [bool],
     pub variations: usize,
     pub temperature: f64,
@@ -142,15 +143,23 @@ struct Planned {
 
 impl Planned {
     fn new(request: &SampleRequest<'_>, v: usize) -> Result<Self> {
-        let t = request.generate.len();
+        let t = request.known.dim(request.known.rank() - 2)?;
+        let generated = |s: usize, r: usize| match request.generate.len() {
+            n if n == t => Ok(request.generate[r]),
+            n if n == v * t => Ok(request.generate[s * t + r]),
+            n => Err(candle_core::Error::Msg(format!("{n} generate flags for {v} variations of {t} latents"))),
+        };
         let none = RepeatPlan::none(v, t);
         let plan = request.repeats.unwrap_or(&none);
         if plan.repeats.len() != v || plan.repeats.iter().any(|row| row.len() != t) {
             candle_core::bail!("the repeat plan is for another shape than {v} variations of {t} latents");
         }
         let roots: Vec<Vec<usize>> = (0..v).map(|s| (0..t).map(|i| plan.root(s, i)).collect()).collect();
-        let generate: Vec<Vec<bool>> =
-            roots.iter().map(|row| row.iter().map(|&r| request.generate[r]).collect()).collect();
+        let generate: Vec<Vec<bool>> = roots
+            .iter()
+            .enumerate()
+            .map(|(s, row)| row.iter().map(|&r| generated(s, r)).collect::<Result<_>>())
+            .collect::<Result<_>>()?;
         let device = request.known.device();
         let d = request.known.dim(request.known.rank() - 1)?;
         // Rows of `known` as [v · t, d] (one clip per variation) and each latent's root's row in it.
@@ -162,11 +171,14 @@ impl Planned {
             .flat_map(|(s, row)| row.iter().map(move |&r| if per_variation { s * t + r } else { r } as u32))
             .collect();
         let known = rows.index_select(&Tensor::new(flat_roots.as_slice(), device)?, 0)?.reshape((v, t, d))?;
-        let tied = roots.iter().flatten().enumerate().any(|(k, &r)| r != k % t && request.generate[r]);
+        let tied = roots.iter().flatten().enumerate().any(|(k, &r)| r != k % t && generate[k / t][k % t]);
         let ties = if tied {
             let index: Vec<u32> = roots
                 .iter()
-                .flat_map(|row| row.iter().enumerate().map(|(i, &r)| if request.generate[r] { r } else { i } as u32))
+                .zip(&generate)
+                .flat_map(|(row, flags)| {
+                    row.iter().zip(flags).enumerate().map(|(i, (&r, &g))| if g { r } else { i } as u32)
+                })
                 .collect();
             Some(Tensor::from_vec(index, (v, t, 1), device)?.broadcast_as((v, t, d))?.contiguous()?)
         } else {
