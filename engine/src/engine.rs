@@ -585,7 +585,7 @@ impl Engine {
         let mut results = Vec::with_capacity(variations);
         for (v, mut windows) in windows.into_iter().enumerate() {
             let (clip, kept) = (clips[v / per_clip], &segments[v / per_clip]);
-            make_repeats_exact(&mut windows, kept, plan.as_ref(), v, &generate, options);
+            make_repeats_exact(&mut windows, kept, &roots[v], &generate, options);
             let generated = melody_from_segments(&windows, clip);
             results.push(splice(clip, &generated, selection));
         }
@@ -698,9 +698,11 @@ struct HeadOutput {
 }
 
 /// Makes every generated segment that repeats another an exact copy of it: a repeat is only
-/// heard as one when exact. `windows` holds the decoding of every segment, kept ones included.
+/// heard as one when exact. `windows` holds the decoding of every segment, kept ones included,
+/// and `roots` the segment each one ends up equal to in the variation's repeat plan (itself
+/// where it is new, see [`RepeatPlan::root`]).
 ///
-/// - A repeat that variation `v` of `plan` draws from a kept segment takes that segment's own
+/// - A repeat that the plan draws from a kept segment takes that segment's own
 ///   notes (`kept`, the input's segments) instead of the VAE's reconstruction of them, which can
 ///   miss a note.
 /// - One drawn from a generated segment, or from a kept one with a pitch the constraints forbid,
@@ -713,13 +715,11 @@ struct HeadOutput {
 fn make_repeats_exact(
     windows: &mut [Window],
     kept: &[Window],
-    plan: Option<&RepeatPlan>,
-    v: usize,
+    roots: &[usize],
     generate: &[bool],
     options: &InfillOptions,
 ) {
     let decoded = windows.to_vec();
-    let roots: Vec<usize> = (0..windows.len()).map(|i| plan.map_or(i, |plan| plan.root(v, i))).collect();
     let kept_notes_of =
         |root: usize| (!generate[root] && allows_every_pitch(&kept[root], options)).then_some(kept[root]);
     for (i, window) in windows.iter_mut().enumerate().filter(|(i, _)| generate[*i]) {
@@ -888,30 +888,35 @@ mod tests {
         let generate = [false, true, false, true, true];
         // Segment 1 repeats the kept 0, segment 3 the kept 2, and segment 4 the generated 1,
         // which itself repeats the kept 0.
-        let plan = RepeatPlan { repeats: vec![vec![0, 0, 2, 2, 1]] };
+        let roots_of = |plan: &RepeatPlan| (0..5).map(|i| plan.root(0, i)).collect::<Vec<_>>();
+        let roots = roots_of(&RepeatPlan { repeats: vec![vec![0, 0, 2, 2, 1]] });
         let mut windows = decoded;
-        make_repeats_exact(&mut windows, &kept, Some(&plan), 0, &generate, &InfillOptions::default());
+        make_repeats_exact(&mut windows, &kept, &roots, &generate, &InfillOptions::default());
         assert_eq!(windows, [window(70), window(60), window(72), window(62), window(60)]);
         // In C major, 62 (D) is allowed and 61 would not be; 60 (C) is.
         let c_major = InfillOptions { key: Some("C major".parse().unwrap()), ..InfillOptions::default() };
         let kept = [window(61), window(61), window(62), window(63), window(64)];
         let mut windows = decoded;
-        make_repeats_exact(&mut windows, &kept, Some(&plan), 0, &generate, &c_major);
+        make_repeats_exact(&mut windows, &kept, &roots, &generate, &c_major);
         assert_eq!(windows, [window(70), window(71), window(72), window(62), window(71)]);
         // A repeat of a generated segment takes that segment's decoding, which the melody
         // decoder may have made differ from the repeat's own.
-        let plan = RepeatPlan { repeats: vec![vec![0, 1, 2, 3, 1]] };
+        let roots = roots_of(&RepeatPlan { repeats: vec![vec![0, 1, 2, 3, 1]] });
         let mut windows = decoded;
-        make_repeats_exact(&mut windows, &kept, Some(&plan), 0, &generate, &InfillOptions::default());
+        make_repeats_exact(&mut windows, &kept, &roots, &generate, &InfillOptions::default());
         assert_eq!(windows, [window(70), window(71), window(72), window(73), window(71)]);
         // A segment the plan leaves new but that decodes as kept segment 0 decodes (its VAE
-        // reconstruction, 70) is that segment reproduced: it takes its notes, with or without a plan.
+        // reconstruction, 70) is that segment reproduced: it takes its notes.
         let reproducing = [window(70), window(71), window(72), window(73), window(70)];
-        for plan in [Some(RepeatPlan::none(1, 5)), None] {
-            let mut windows = reproducing;
-            make_repeats_exact(&mut windows, &kept, plan.as_ref(), 0, &generate, &InfillOptions::default());
-            assert_eq!(windows, [window(70), window(71), window(72), window(73), window(61)]);
-        }
+        let mut windows = reproducing;
+        make_repeats_exact(
+            &mut windows,
+            &kept,
+            &roots_of(&RepeatPlan::none(1, 5)),
+            &generate,
+            &InfillOptions::default(),
+        );
+        assert_eq!(windows, [window(70), window(71), window(72), window(73), window(61)]);
     }
 
     #[test]
