@@ -430,3 +430,17 @@ fn new_segments_that_come_back_as_copies_of_others_are_redrawn() {
     assert!(kept > 0, "no copies to redraw: the check could not fail");
     assert!(redrawn < kept, "{redrawn} copies after redrawing, {kept} before");
 }
+
+#[test]
+fn progress_rises_to_one_for_infilling_and_for_generation_from_scratch() {
+    let engine = engine();
+    let clip = clip();
+    for selection in [BarSelection::range(4, 11, clip.bars), BarSelection::all(clip.bars)] {
+        let mut seen: Vec<f32> = Vec::new();
+        engine.infill(&clip, &selection, &options(2), &AtomicBool::new(false), &mut |f| seen.push(f)).unwrap();
+        assert!(seen.len() > 2, "{seen:?}");
+        assert!(seen.windows(2).all(|pair| pair[0] <= pair[1]), "{seen:?}");
+        assert!(seen.iter().all(|f| (0.0..=1.0).contains(f)), "{seen:?}");
+        assert_eq!(seen.last(), Some(&1.0));
+    }
+}

@@ -581,6 +581,8 @@ impl Engine {
             sampled = Tensor::stack(&latents, 0)?;
             progress(first_share + (1.0 - first_share) * (round + 1) as f32 / redraw_rounds as f32);
         }
+        // Done, whether or not every redraw round was needed.
+        progress(1.0);
 
         let mut results = Vec::with_capacity(variations);
         for (v, mut windows) in windows.into_iter().enumerate() {
