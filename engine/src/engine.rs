@@ -569,6 +569,7 @@ impl Engine {
                 repeats: Some(&ties),
                 sampler: redraw_sampler(options.sampler),
                 context_guidance: 0.0,
+                clean_steps: 0.0,
                 ..request
             };
             let redrawn_latents = sample(&predict, &self.prior.schedule, &request, cancel, &mut |_| {})?;
@@ -741,8 +742,9 @@ fn make_repeats_exact(
 
 /// The sampler of a redraw of accidental copies: half the steps of `sampler` (rounded up).
 /// A redraw regenerates a segment or two amid settled ones, and its cost comes on top of the
-/// request's. It runs without context guidance (Algorithm 1 with the clean start): under
-/// guidance the redrawn segment copies its neighbours again (BENCHMARKS.md, session 20).
+/// request's. It runs as the paper's Algorithm 1, the known latents re-noised at every step,
+/// without context guidance or a clean start: under guidance the redrawn segment copies its
+/// neighbours again, and with the clean start it copies more too (BENCHMARKS.md, session 20).
 fn redraw_sampler(sampler: Sampler) -> Sampler {
     match sampler {
         Sampler::Ddim { steps, eta, spacing } => Sampler::Ddim { steps: steps.div_ceil(2), eta, spacing },
