@@ -772,6 +772,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 ("uncond", args.samples, evaluate_uncond(&engine, &test, args.samples, &truth, &options)?)
             };
             let selection = if task == "infill" { infill_selection() } else { BarSelection::all(EVAL_BARS) };
+            let kept_bars = selection.segments_of_clip(EVAL_BARS).contains(&false);
             let guidance_on_kept_bars =
                 engine.applied_context_guidance(&options, &selection.segments_of_clip(EVAL_BARS));
             serde_json::json!({
@@ -793,11 +794,13 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "context_guidance": guidance_on_kept_bars,
                     "repeats": format!("{:?}", options.repeats),
                     "repeat_offset": options.repeat_offset(guidance_on_kept_bars > 0.0),
+                    // Both act only next to kept bars (see `Engine::infill`).
                     "repeat_distance_offsets": (1..=InfillOptions::CALIBRATED_REPEAT_DISTANCE_OFFSETS.len()
                         .max(options.repeat_distance_offsets.as_ref().map_or(0, Vec::len)))
+                        .filter(|_| kept_bars)
                         .map(|d| options.repeat_distance_offset(d))
                         .collect::<Vec<_>>(),
-                    "redraw_copies": options.redraw_copies,
+                    "redraw_copies": if kept_bars { options.redraw_copies } else { 0 },
                     "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
                     "temperature": options.temperature,
                     "interval_weight": engine.vae.applied_interval_weight(options.interval_weight),
