@@ -466,8 +466,8 @@ impl Engine {
         // [variations, t, d]: each clip's latents once per variation of it.
         let clip_of: Vec<u32> = (0..variations).map(|v| (v / per_clip) as u32).collect();
         let d = encoded.dim(1)?;
-        let known =
-            encoded.reshape((clips.len(), t, d))?.index_select(&Tensor::new(clip_of.as_slice(), self.device())?, 0)?;
+        let clip_latents = encoded.reshape((clips.len(), t, d))?;
+        let known = clip_latents.index_select(&Tensor::new(clip_of.as_slice(), self.device())?, 0)?;
 
         // Every latent of a clip is real (no padding). Batches differ in size: context guidance
         // asks for two rows per variation, and redrawing copies for only some variations.
@@ -520,8 +520,7 @@ impl Engine {
         // with the segment on either side, since the interval prior judges a window's first
         // note by the note before it.
         let kept_decoded: Vec<Vec<Window>> = if has_kept {
-            let per_clip_latents = encoded.reshape((clips.len(), t, d))?;
-            (0..clips.len()).map(|c| decode(&per_clip_latents.get(c)?)).collect::<Result<_, _>>()?
+            (0..clips.len()).map(|c| decode(&clip_latents.get(c)?)).collect::<Result<_, _>>()?
         } else {
             Vec::new()
         };

@@ -116,7 +116,7 @@ struct SamplingArgs {
     #[arg(long, default_value_t = InfillOptions::default().context_guidance)]
     context_guidance: f64,
     /// Added to the repeat head's odds of drawing a repeat. Default: calibrated so that results
-    /// repeat as often as real tunes (0.65 where context guidance acts on kept bars, -1.25 in
+    /// repeat as often as real tunes (0.65 where context guidance acts on kept bars, -1.5 in
     /// the revision of generation from scratch, else 0.5).
     #[arg(long, allow_negative_numbers = true)]
     repeat_offset: Option<f64>,
@@ -453,7 +453,7 @@ struct EvalArgs {
     repeats: Repeats,
     /// Added to the repeat head's gate logit when drawing repeats (the calibration knob).
     /// Default: the calibrated offset, 0.5, or 0.65 where context guidance acts on kept bars
-    /// (-1.25 in the revision of generation from scratch).
+    /// (-1.5 in the revision of generation from scratch).
     #[arg(long, allow_negative_numbers = true)]
     repeat_offset: Option<f64>,
     /// Added to the repeat head's odds of drawing a repeat from a segment 1, 2, 3, ... segments
@@ -772,9 +772,9 @@ fn eval(args: EvalArgs) -> Result<()> {
                 ("uncond", args.samples, evaluate_uncond(&engine, &test, args.samples, &truth, &options)?)
             };
             let selection = if task == "infill" { infill_selection() } else { BarSelection::all(EVAL_BARS) };
-            let kept_bars = selection.segments_of_clip(EVAL_BARS).contains(&false);
-            let guidance_on_kept_bars =
-                engine.applied_context_guidance(&options, &selection.segments_of_clip(EVAL_BARS));
+            let segments = selection.segments_of_clip(EVAL_BARS);
+            let kept_bars = segments.contains(&false);
+            let guidance_on_kept_bars = engine.applied_context_guidance(&options, &segments);
             serde_json::json!({
                 "task": task,
                 "n_sequences": n,
