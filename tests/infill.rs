@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use candle_core::Device;
 use proptest::prelude::*;
 use rebar_engine::data::{build_dataset, BuildOptions};
-use rebar_engine::engine::{BarSelection, Engine, EngineError, InfillOptions, Repeats};
+use rebar_engine::engine::{revision_options, BarSelection, Engine, EngineError, InfillOptions, Repeats};
 use rebar_engine::eval::quality::{first_sixteen_bars, melody_stats};
 use rebar_engine::melody::scale::Scale;
 use rebar_engine::melody::{quantize, Melody, Note};
@@ -274,10 +274,10 @@ fn context_guidance_applies_only_next_to_kept_bars() {
     let clip = clip();
     let guided = options(5);
     let weight = InfillOptions::DEFAULT_CONTEXT_GUIDANCE;
-    assert_eq!(engine.applied_context_guidance(&guided, &[false, true, true, false]), weight);
-    assert_eq!(engine.applied_context_guidance(&guided, &[true; 4]), 0.0);
+    assert_eq!(engine.applied(&guided, &[false, true, true, false]).context_guidance, weight);
+    assert_eq!(engine.applied(&guided, &[true; 4]).context_guidance, 0.0);
     let clean = InfillOptions { known: KnownLatents::Clean, ..options(5) };
-    assert_eq!(engine.applied_context_guidance(&clean, &[false, true]), 0.0);
+    assert_eq!(engine.applied(&clean, &[false, true]).context_guidance, 0.0);
     // From scratch nothing is kept to guide by: in one pass any weight gives the same clips.
     let everything = BarSelection::all(clip.bars);
     let unguided = InfillOptions { context_guidance: 0.0, ..options(5) };
@@ -289,6 +289,40 @@ fn context_guidance_applies_only_next_to_kept_bars() {
     // Next to kept bars it acts.
     let middle = BarSelection::range(4, 11, clip.bars);
     assert_ne!(infill(&engine, &clip, &middle, &guided), infill(&engine, &clip, &middle, &unguided));
+}
+
+#[test]
+fn what_is_calibrated_next_to_kept_bars_acts_only_there() {
+    let engine = engine();
+    let defaults = options(5);
+    let next_to_kept = engine.applied(&defaults, &[false, true, true, false]);
+    assert_eq!(next_to_kept.noise_scale, InfillOptions::CALIBRATED_GUIDED_NOISE_SCALE);
+    assert_eq!(next_to_kept.repeat_offset, InfillOptions::CALIBRATED_GUIDED_REPEAT_OFFSET);
+    assert_eq!(next_to_kept.repeat_distance_offsets, InfillOptions::CALIBRATED_REPEAT_DISTANCE_OFFSETS);
+    assert_eq!(next_to_kept.redraw_copies, InfillOptions::DEFAULT_REDRAW_COPIES);
+    // From scratch: the draft's pass...
+    let from_scratch = engine.applied(&defaults, &[true; 4]);
+    assert_eq!((from_scratch.noise_scale, from_scratch.repeat_offset), (1.0, InfillOptions::CALIBRATED_REPEAT_OFFSET));
+    assert!(from_scratch.repeat_distance_offsets.is_empty());
+    assert_eq!(from_scratch.redraw_copies, 0);
+    // ...and the revision's, which is guided by the draft's own ends but keeps scale 1.
+    let revision = engine.applied(&revision_options(&defaults), &[false, true, true, false]);
+    assert_eq!(revision.context_guidance, InfillOptions::DEFAULT_CONTEXT_GUIDANCE);
+    assert_eq!((revision.noise_scale, revision.repeat_offset), (1.0, InfillOptions::CALIBRATED_REVISION_REPEAT_OFFSET));
+    assert!(revision.repeat_distance_offsets.is_empty());
+    assert_eq!(revision.redraw_copies, 0);
+    // Without context guidance the scale is 1 next to kept bars too; a request's own scale
+    // wins everywhere.
+    let unguided = InfillOptions { context_guidance: 0.0, ..options(5) };
+    assert_eq!(engine.applied(&unguided, &[false, true]).noise_scale, 1.0);
+    let own = InfillOptions { noise_scale: Some(0.8), ..options(5) };
+    assert_eq!(engine.applied(&own, &[false, true]).noise_scale, 0.8);
+    assert_eq!(engine.applied(&revision_options(&own), &[false, true]).noise_scale, 0.8);
+    // And it changes the result next to kept bars.
+    let clip = clip();
+    let middle = BarSelection::range(4, 11, clip.bars);
+    let at_one = InfillOptions { noise_scale: Some(1.0), ..options(5) };
+    assert_ne!(infill(&engine, &clip, &middle, &defaults), infill(&engine, &clip, &middle, &at_one));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use rebar_engine::data::{build_dataset, load_dataset, save_dataset, BuildOptions};
-use rebar_engine::engine::{BarSelection, Engine, InfillOptions, Repeats};
+use rebar_engine::engine::{revision_options, BarSelection, Engine, InfillOptions, Repeats};
 use rebar_engine::eval::figure::infill_figure;
 use rebar_engine::eval::quality::{
     evaluate_infill, evaluate_uncond, first_sixteen_bars, infill_selection, melody_stats, EVAL_BARS, INFILL_BARS,
@@ -130,6 +130,11 @@ struct SamplingArgs {
     /// kept).
     #[arg(long, default_value_t = InfillOptions::DEFAULT_REDRAW_COPIES)]
     redraw_copies: usize,
+    /// The sampler's noise scale at --temperature 1 (the two multiply). Default: calibrated so
+    /// that new bars next to kept ones are as varied in rhythm as real tunes (1.35 where context
+    /// guidance acts on kept bars, else 1).
+    #[arg(long)]
+    noise_scale: Option<f64>,
     /// Weight of the interval prior when the new bars are decoded: their pitches are chosen
     /// together, each interval scored by how common it is in the training tunes, so the decoder
     /// does not jump octaves where it hesitates. 0 is off (each step's likeliest token).
@@ -465,6 +470,10 @@ struct EvalArgs {
     /// (context guidance copies kept bars by itself); 0 keeps such copies.
     #[arg(long, default_value_t = InfillOptions::DEFAULT_REDRAW_COPIES)]
     redraw_copies: usize,
+    /// The sampler's noise scale at --temperature 1 (the calibration knob). Default: the
+    /// calibrated scale, 1.35 where context guidance acts on kept bars, else 1.
+    #[arg(long)]
+    noise_scale: Option<f64>,
     /// Weight of the decoder's interval prior, for every row's latents (see `rebar infill --help`).
     #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT)]
     interval_weight: f64,
@@ -750,6 +759,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 repeat_offset: args.repeat_offset,
                 repeat_distance_offsets: args.repeat_distance_offsets.clone(),
                 redraw_copies: args.redraw_copies,
+                noise_scale: args.noise_scale,
                 interval_weight: args.interval_weight,
                 revise: args.revise,
                 ..InfillOptions::default()
@@ -772,9 +782,7 @@ fn eval(args: EvalArgs) -> Result<()> {
                 ("uncond", args.samples, evaluate_uncond(&engine, &test, args.samples, &truth, &options)?)
             };
             let selection = if task == "infill" { infill_selection() } else { BarSelection::all(EVAL_BARS) };
-            let segments = selection.segments_of_clip(EVAL_BARS);
-            let kept_bars = segments.contains(&false);
-            let guidance_on_kept_bars = engine.applied_context_guidance(&options, &segments);
+            let applied = engine.applied(&options, &selection.segments_of_clip(EVAL_BARS));
             serde_json::json!({
                 "task": task,
                 "n_sequences": n,
@@ -791,24 +799,24 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "guidance": options.guidance,
                     "known": format!("{:?}", options.known),
                     "clean_steps": options.clean_steps,
-                    "context_guidance": guidance_on_kept_bars,
+                    "context_guidance": applied.context_guidance,
                     "repeats": format!("{:?}", options.repeats),
-                    "repeat_offset": options.repeat_offset(guidance_on_kept_bars > 0.0),
-                    // Both act only next to kept bars (see `Engine::infill`).
-                    "repeat_distance_offsets": (1..=InfillOptions::CALIBRATED_REPEAT_DISTANCE_OFFSETS.len()
-                        .max(options.repeat_distance_offsets.as_ref().map_or(0, Vec::len)))
-                        .filter(|_| kept_bars)
-                        .map(|d| options.repeat_distance_offset(d))
-                        .collect::<Vec<_>>(),
-                    "redraw_copies": if kept_bars { options.redraw_copies } else { 0 },
+                    "repeat_offset": applied.repeat_offset,
+                    "repeat_distance_offsets": applied.repeat_distance_offsets,
+                    "redraw_copies": applied.redraw_copies,
                     "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
                     "temperature": options.temperature,
+                    "noise_scale": applied.noise_scale,
                     "interval_weight": engine.vae.applied_interval_weight(options.interval_weight),
-                    "revision": engine.revision_of(&options, &selection, EVAL_BARS).map(|middle| serde_json::json!({
-                        "bars": middle.selected().iter().map(|bar| bar + 1).collect::<Vec<_>>(),
-                        "context_guidance": options.context_guidance,
-                        "repeat_offset": options.revision_repeat_offset(),
-                    })),
+                    "revision": engine.revision_of(&options, &selection, EVAL_BARS).map(|middle| {
+                        let revision = engine.applied(&revision_options(&options), &middle.segments_of_clip(EVAL_BARS));
+                        serde_json::json!({
+                            "bars": middle.selected().iter().map(|bar| bar + 1).collect::<Vec<_>>(),
+                            "context_guidance": revision.context_guidance,
+                            "repeat_offset": revision.repeat_offset,
+                            "noise_scale": revision.noise_scale,
+                        })
+                    }),
                 },
                 "seconds": started.elapsed().as_secs_f64(),
             })
@@ -1053,6 +1061,7 @@ impl SamplingArgs {
             repeat_offset: self.repeat_offset,
             repeat_distance_offsets: self.repeat_distance_offsets.clone(),
             redraw_copies: self.redraw_copies,
+            noise_scale: self.noise_scale,
             interval_weight: self.interval_weight,
             revise: self.revise,
             repeats: self.repeats,
@@ -1104,13 +1113,15 @@ fn infill(args: InfillArgs) -> Result<()> {
         engine.infill(&clip, &selection, &options, &std::sync::atomic::AtomicBool::new(false), &mut |_| {})?;
     let sampled = sampling.elapsed();
     let paths = args.sampling.write(&results)?;
+    let applied = engine.applied(&options, &selection.segments_of_clip(clip.bars));
     println!(
-        "rewrote bars {first}-{last} of {} ({} bars) in {} variations with {:?}, context guidance {}, {}, {}{} (seed {}): models loaded in {:.0} ms, sampled in {:.0} ms",
+        "rewrote bars {first}-{last} of {} ({} bars) in {} variations with {:?}, context guidance {}, noise scale {}, {}, {}{} (seed {}): models loaded in {:.0} ms, sampled in {:.0} ms",
         args.input.display(),
         clip.bars,
         results.len(),
         options.sampler,
-        engine.applied_context_guidance(&options, &selection.segments_of_clip(clip.bars)),
+        applied.context_guidance,
+        applied.noise_scale * options.temperature,
         revision_note(&engine, &options, &selection, clip.bars),
         interval_prior_note(&engine, &options),
         options.key.as_ref().map_or(String::new(), |k| format!(", key {k}")),
@@ -1224,6 +1235,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         "default": {
             "sampler": format!("{:?}", Sampler::DEFAULT),
             "context_guidance": fast.context_guidance,
+            "noise_scale": engine.applied(&fast, &selection.segments_of_clip(32)).noise_scale,
             "p50_ms": fast_p50, "p95_ms": fast_p95, "runs": args.runs,
         },
         "ancestral": {"sampler": "Ancestral (1000 steps)", "context_guidance": 0.0, "p50_ms": slow_p50, "p95_ms": slow_p95, "runs": args.ancestral_runs},
