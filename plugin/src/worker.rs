@@ -241,12 +241,16 @@ impl Job {
 
 /// "Stick to kept bars": new bars keep what context guidance copies from the kept ones by
 /// itself instead of redrawing it ([`InfillOptions::redraw_copies`]), on top of the repeats the
-/// repeat head draws, so more new 2-bar phrases repeat kept ones note for note (57% of windows
-/// repeat against the real tunes' 42%, BENCHMARKS.md, session 20) and the rest fit them a
-/// little more closely. Higher guidance weights were measured too (session 16): they vary less
-/// but fit no better.
+/// repeat head draws, and without the extra noise that makes guided bars as varied as real
+/// ones ([`InfillOptions::CALIBRATED_GUIDED_NOISE_SCALE`]), so more new 2-bar phrases repeat
+/// kept ones note for note (57% of windows repeat against the real tunes' 42%; without the
+/// redraw alone, at the calibrated noise, 42%: BENCHMARKS.md, session 21) and the rest fit them
+/// more closely (duration consistency 0.998). Higher guidance weights were measured too
+/// (session 16): they vary less but fit no better.
 const STICKY_REDRAW_COPIES: usize = 0;
+const STICKY_NOISE_SCALE: f64 = 1.0;
 const _: () = assert!(STICKY_REDRAW_COPIES < InfillOptions::DEFAULT_REDRAW_COPIES);
+const _: () = assert!(STICKY_NOISE_SCALE < InfillOptions::CALIBRATED_GUIDED_NOISE_SCALE);
 
 /// The engine's options for a Regenerate press, its seed already offset.
 fn infill_options(request: &Request, seed: u64) -> Result<InfillOptions, String> {
@@ -262,6 +266,7 @@ fn infill_options(request: &Request, seed: u64) -> Result<InfillOptions, String>
         seed,
         key,
         redraw_copies: if request.stick_to_kept { STICKY_REDRAW_COPIES } else { InfillOptions::DEFAULT_REDRAW_COPIES },
+        noise_scale: request.stick_to_kept.then_some(STICKY_NOISE_SCALE),
         repeats: match request.repeats {
             RepeatMode::Drawn => Repeats::Drawn,
             RepeatMode::KeepForm => Repeats::KeepForm,
@@ -296,6 +301,7 @@ mod tests {
         assert_eq!(options.key, Some("D dorian".parse::<Scale>().unwrap()));
         let sticking = infill_options(&Request { stick_to_kept: true, key_root: KeyRoot::Any, ..request }, 9).unwrap();
         assert_eq!((sticking.redraw_copies, sticking.repeat_offset, sticking.key), (STICKY_REDRAW_COPIES, None, None));
+        assert_eq!((options.noise_scale, sticking.noise_scale), (None, Some(STICKY_NOISE_SCALE)));
         let forms = [(RepeatMode::KeepForm, Repeats::KeepForm), (RepeatMode::AllNew, Repeats::Off)];
         for (mode, repeats) in forms {
             assert_eq!(infill_options(&Request { repeats: mode, ..request }, 9).unwrap().repeats, repeats);
