@@ -115,26 +115,8 @@ struct SamplingArgs {
     /// the compute). 0 is off.
     #[arg(long, default_value_t = InfillOptions::default().context_guidance)]
     context_guidance: f64,
-    /// Added to the repeat head's odds of drawing a repeat. Default: calibrated so that results
-    /// repeat as often as real tunes (0.65 where context guidance acts on kept bars, -1.5 in
-    /// the revision of generation from scratch, else 0.5).
-    #[arg(long, allow_negative_numbers = true)]
-    repeat_offset: Option<f64>,
-    /// Added to the repeat head's odds of drawing a repeat from a segment 1, 2, 3, ... segments
-    /// away (comma-separated; further distances get 0). Default: calibrated so that repeats
-    /// fall as far apart as in real tunes (see BENCHMARKS.md).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
-    repeat_distance_offsets: Option<Vec<f64>>,
-    /// Rounds of redrawing a new 2-bar segment that comes back as an exact copy of another
-    /// (context guidance copies kept bars by itself); 0 keeps such copies (the plugin's Stick to
-    /// kept).
-    #[arg(long, default_value_t = InfillOptions::DEFAULT_REDRAW_COPIES)]
-    redraw_copies: usize,
-    /// The sampler's noise scale at --temperature 1 (the two multiply). Default: calibrated so
-    /// that new bars next to kept ones are as varied in rhythm as real tunes (1.35 where context
-    /// guidance acts on kept bars, else 1).
-    #[arg(long)]
-    noise_scale: Option<f64>,
+    #[command(flatten)]
+    calibration: CalibrationArgs,
     /// Weight of the interval prior when the new bars are decoded: their pitches are chosen
     /// together, each interval scored by how common it is in the training tunes, so the decoder
     /// does not jump octaves where it hesitates. 0 is off (each step's likeliest token).
@@ -170,6 +152,44 @@ struct SamplingArgs {
 enum SamplerKind {
     Ddim,
     Ancestral,
+}
+
+/// The sampler's calibrations (see BENCHMARKS.md), for infill, generate and eval alike.
+#[derive(clap::Args)]
+struct CalibrationArgs {
+    /// Added to the repeat head's odds of drawing a repeat. Default: calibrated so that results
+    /// repeat as often as real tunes (0.65 where context guidance acts on kept bars, -1.5 in
+    /// the revision of generation from scratch, else 0.5).
+    #[arg(long, allow_negative_numbers = true)]
+    repeat_offset: Option<f64>,
+    /// Added to the repeat head's odds of drawing a repeat from a segment 1, 2, 3, ... segments
+    /// away (comma-separated; further distances get 0). Default: calibrated so that repeats
+    /// fall as far apart as in real tunes (see BENCHMARKS.md).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    repeat_distance_offsets: Option<Vec<f64>>,
+    /// Rounds of redrawing a new 2-bar segment that comes back as an exact copy of another
+    /// (context guidance copies kept bars by itself); 0 keeps such copies (the plugin's Stick to
+    /// kept, with --noise-scale 1).
+    #[arg(long, default_value_t = InfillOptions::DEFAULT_REDRAW_COPIES)]
+    redraw_copies: usize,
+    /// The sampler's noise scale at --temperature 1 (the two multiply). Default: calibrated so
+    /// that new bars next to kept ones are as varied in rhythm as real tunes (1.35 where context
+    /// guidance acts on kept bars, else 1).
+    #[arg(long)]
+    noise_scale: Option<f64>,
+}
+
+impl CalibrationArgs {
+    /// `options` with these calibrations.
+    fn apply(&self, options: InfillOptions) -> InfillOptions {
+        InfillOptions {
+            repeat_offset: self.repeat_offset,
+            repeat_distance_offsets: self.repeat_distance_offsets.clone(),
+            redraw_copies: self.redraw_copies,
+            noise_scale: self.noise_scale,
+            ..options
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -456,24 +476,8 @@ struct EvalArgs {
     /// Repeats drawn from the prior's repeat head, or none.
     #[arg(long, value_enum, default_value_t = Repeats::default())]
     repeats: Repeats,
-    /// Added to the repeat head's gate logit when drawing repeats (the calibration knob).
-    /// Default: the calibrated offset, 0.5, or 0.65 where context guidance acts on kept bars
-    /// (-1.5 in the revision of generation from scratch).
-    #[arg(long, allow_negative_numbers = true)]
-    repeat_offset: Option<f64>,
-    /// Added to the repeat head's odds of drawing a repeat from a segment 1, 2, 3, ... segments
-    /// away (comma-separated; further distances get 0). Default: calibrated so that repeats
-    /// fall as far apart as in real tunes (see BENCHMARKS.md).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
-    repeat_distance_offsets: Option<Vec<f64>>,
-    /// Rounds of redrawing a new 2-bar segment that comes back as an exact copy of another
-    /// (context guidance copies kept bars by itself); 0 keeps such copies.
-    #[arg(long, default_value_t = InfillOptions::DEFAULT_REDRAW_COPIES)]
-    redraw_copies: usize,
-    /// The sampler's noise scale at --temperature 1 (the calibration knob). Default: the
-    /// calibrated scale, 1.35 where context guidance acts on kept bars, else 1.
-    #[arg(long)]
-    noise_scale: Option<f64>,
+    #[command(flatten)]
+    calibration: CalibrationArgs,
     /// Weight of the decoder's interval prior, for every row's latents (see `rebar infill --help`).
     #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT)]
     interval_weight: f64,
@@ -756,13 +760,9 @@ fn eval(args: EvalArgs) -> Result<()> {
                 clean_steps: args.clean_steps,
                 context_guidance: args.context_guidance,
                 repeats: args.repeats,
-                repeat_offset: args.repeat_offset,
-                repeat_distance_offsets: args.repeat_distance_offsets.clone(),
-                redraw_copies: args.redraw_copies,
-                noise_scale: args.noise_scale,
                 interval_weight: args.interval_weight,
                 revise: args.revise,
-                ..InfillOptions::default()
+                ..args.calibration.apply(InfillOptions::default())
             };
             let test = first_sixteen_bars(&data.tunes);
             let (task, n, scores) = if matches!(args.task, EvalTask::Infill) {
@@ -1058,10 +1058,6 @@ impl SamplingArgs {
             temperature: self.temperature,
             known: self.known,
             context_guidance: self.context_guidance,
-            repeat_offset: self.repeat_offset,
-            repeat_distance_offsets: self.repeat_distance_offsets.clone(),
-            redraw_copies: self.redraw_copies,
-            noise_scale: self.noise_scale,
             interval_weight: self.interval_weight,
             revise: self.revise,
             repeats: self.repeats,
@@ -1074,7 +1070,7 @@ impl SamplingArgs {
             },
             key: self.key.clone(),
             pitch_range: self.range.map(|(low, high)| (low.min(127) as u8, high.min(127) as u8)),
-            ..InfillOptions::default()
+            ..self.calibration.apply(InfillOptions::default())
         }
     }
 
