@@ -19,6 +19,9 @@
 //! [`crate::sample::repeats`]); a segment it leaves new that comes back note for note as another
 //! segment (context guidance copies kept bars by itself) is redrawn ([`accidental_copies`],
 //! [`InfillOptions::redraw_copies`]).
+//!
+//! **What depends on kept bars** (context guidance, the repeat head's calibrated offsets, the
+//! redrawing, the guided noise scale) is decided in one place, [`Engine::applied`].
 
 use std::sync::atomic::AtomicBool;
 
@@ -459,10 +462,12 @@ impl Engine {
     /// character throughout (their density and register vary far less within a tune than
     /// between tunes); one pass of the prior mixes characters within a draft, and guidance by
     /// the draft's own opening and close pulls its middle back to them (BENCHMARKS.md, session
-    /// 19). Neither pass redraws accidental copies or offsets the repeat head's distances:
-    /// those are calibrated next to a musician's kept bars, and measured on generation from
-    /// scratch (recalibrated) they lowered the unconditional duration variance over 8,000
-    /// sequences from 0.961 / 0.936 to 0.932 / 0.904 (BENCHMARKS.md, session 20).
+    /// 19). Neither pass redraws accidental copies, offsets the repeat head's distances or
+    /// scales the noise ([`revision_options`]): those are calibrated next to a musician's kept
+    /// bars. Measured on generation from scratch, the first two (recalibrated) lowered the
+    /// unconditional duration variance over 8,000 sequences from 0.961 / 0.936 to 0.932 /
+    /// 0.904 (BENCHMARKS.md, session 20), and the noise scale in the revision alone, over 1,000,
+    /// from 0.958 to 0.787 (session 21).
     fn draft_and_revise(
         &self,
         clip: &Melody,
