@@ -17,7 +17,7 @@
 //!
 //! **New means new.** The repeat plan decides which generated segments repeat which (see
 //! [`crate::sample::repeats`]); a segment it leaves new that comes back note for note as another
-//! segment (context guidance copies kept bars by itself) is redrawn ([`accidental_copies`],
+//! segment (context guidance copies kept bars by itself) is redrawn (`accidental_copies`,
 //! [`InfillOptions::redraw_copies`]).
 //!
 //! **What depends on kept bars** (context guidance, the repeat head's calibrated offsets, the
@@ -134,7 +134,7 @@ pub struct InfillOptions {
     /// Rounds of redrawing accidental copies next to kept bars: a segment the repeat plan leaves
     /// new but that comes back note for note as another segment (context guidance copies by
     /// itself) is sampled again, with everything else kept, up to this many times (see
-    /// [`accidental_copies`]). 0 keeps every copy.
+    /// `accidental_copies`). 0 keeps every copy.
     pub redraw_copies: usize,
     /// The sampler's noise scale at temperature 1 (the two multiply); `None`: the calibrated
     /// scale for the request (see [`Self::CALIBRATED_GUIDED_NOISE_SCALE`]).

@@ -1,6 +1,6 @@
 //! The dataset cache: one safetensors file that describes itself.
 //!
-//! Tensors: `windows` (u8, [N, 32]), `window_counts` (u32, [N]), `tune_tokens` (u8, all tunes
+//! Tensors: `windows` (u8, `[N, 32]`), `window_counts` (u32, `[N]`), `tune_tokens` (u8, all tunes
 //! end to end) and `tune_offsets` (u32, [T + 1]: tune i is `tune_tokens[offsets[i]..offsets[i+1]]`).
 //! Metadata: `format`, `version`, `tune_ids` (a JSON array) and `summary` (JSON).
 

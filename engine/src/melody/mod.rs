@@ -1,6 +1,6 @@
 //! A monophonic melody on the sixteenth-note grid: the domain type every model works on.
 //!
-//! [`quantize`] makes one from a MIDI part, [`tokens`] turns it into MusicVAE's 90-token
+//! [`quantize`](mod@quantize) makes one from a MIDI part, [`tokens`] turns it into MusicVAE's 90-token
 //! sequence and back, and [`roll`] draws it as a text piano roll.
 
 pub mod quantize;

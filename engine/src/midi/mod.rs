@@ -1,5 +1,5 @@
 //! Standard MIDI files in and out: [`read`] turns any type 0 or type 1 file at any PPQ into
-//! timed notes and meta events, [`write`] writes a melody back as a type 1 file at 480 PPQ.
+//! timed notes and meta events, [`write`](mod@write) writes a melody back as a type 1 file at 480 PPQ.
 
 pub mod read;
 pub mod write;

@@ -1,5 +1,5 @@
 //! Reads a standard MIDI file (type 0, 1 or 2, any PPQ) into timed notes per part, plus the
-//! tempo, meter and key events. Nothing here quantizes; see [`crate::melody::quantize`].
+//! tempo, meter and key events. Nothing here quantizes; see [`crate::melody::quantize`](mod@crate::melody::quantize).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;

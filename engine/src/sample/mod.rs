@@ -23,7 +23,7 @@
 //!   become as a whole (their rhythm and register), and there the model sees its context
 //!   exactly; the later steps, re-noised, keep Algorithm 1's spread (BENCHMARKS.md, prior v8).
 //! - **Reconstruction guidance** (Ho et al., 2022, eq. 7), an option on top of Algorithm 1: see
-//!   [`guided_noise`].
+//!   `guided_noise`.
 //! - **Context guidance** (classifier-free guidance, Ho & Salimans, 2022, eq. 6, with the clean
 //!   context as the condition): every step predicts ε twice from one batch, once with the known
 //!   latents clean (ε_c) and once re-noised to the step's level as in Algorithm 1 (ε_r), and
