@@ -45,7 +45,8 @@ pub struct RebarParams {
     #[id = "key-scale"]
     pub key_scale: EnumParam<ScaleKind>,
     /// Let more new 2-bar phrases repeat kept ones note for note (what context guidance copies
-    /// from them is kept, not redrawn, see `worker::STICKY_REDRAW_COPIES`): the new bars follow
+    /// from them is kept, not redrawn, and without the extra noise of guided bars, see
+    /// `worker::STICKY_REDRAW_COPIES` and `worker::STICKY_NOISE_SCALE`): the new bars follow
     /// the kept ones more closely.
     #[id = "stick"]
     pub stick_to_kept: BoolParam,
