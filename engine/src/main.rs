@@ -308,6 +308,11 @@ struct TrainPriorArgs {
     /// Fraction of crops that start on an 8-bar line from the tune's start.
     #[arg(long, default_value_t = PriorTrainOptions::default().phrase_crops)]
     phrase_crops: f64,
+    /// Places in the tune the model learns an encoding for, in latents counted from the tune's
+    /// first bar (0: none) [default: 16 for a new run, the initial weights' with --init-from,
+    /// where added places start at 0].
+    #[arg(long, conflicts_with = "resume")]
+    tune_positions: Option<usize>,
 }
 
 /// What every training run takes: where it lives, how long it runs, its seed and schedule.
@@ -930,6 +935,7 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
             copy_attention: config.copy_attention || args.add_copy,
             copy_pointer: config.copy_pointer || args.add_copy,
             repeat_head: config.repeat_head || args.add_copy,
+            tune_positions: args.tune_positions.unwrap_or(config.tune_positions),
             ..config.clone()
         },
         (None, resumed) => PriorConfig {
@@ -945,6 +951,10 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
             copy_attention: resumed.as_ref().is_none_or(|saved| saved.copy_attention),
             copy_pointer: resumed.as_ref().is_none_or(|saved| saved.copy_pointer),
             repeat_head: resumed.as_ref().is_none_or(|saved| saved.repeat_head),
+            tune_positions: match resumed {
+                Some(saved) => saved.tune_positions,
+                None => args.tune_positions.unwrap_or(PriorConfig::small(0).tune_positions),
+            },
             ..PriorConfig::small(preprocess.prior_dim())
         },
     };

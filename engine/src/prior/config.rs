@@ -46,7 +46,17 @@ pub struct PriorConfig {
     /// a sampler can decide the repeats first. Files without it have no such weights.
     #[serde(default)]
     pub repeat_head: bool,
+    /// Learned encodings of a latent's place in its tune (see [`super::model`]): how many
+    /// places, counted from the tune's first bar and wrapping after that many latents. 0: none,
+    /// the model knows only where a latent lies in the sequence it is shown. Files without it
+    /// have none.
+    #[serde(default)]
+    pub tune_positions: usize,
 }
+
+/// Latents in the form a tune's place is counted in: 32 bars, the AABB form of 8-bar phrases
+/// that most of the corpus's tunes have, and the longest crop the prior trains on.
+pub const TUNE_FORM_LATENTS: usize = 16;
 
 fn unscaled() -> f64 {
     1.0
@@ -71,6 +81,7 @@ impl PriorConfig {
             copy_attention: true,
             copy_pointer: true,
             repeat_head: true,
+            tune_positions: TUNE_FORM_LATENTS,
         }
     }
 

@@ -26,6 +26,14 @@
 //! with a learned gate λᵢ = sigmoid(w · hᵢ + b − 4) (nearly closed at initialization) and gain G;
 //! the returned noise estimate is the one that x̂₀ implies, ε̂ᵢ + λᵢ (aᵢ / σᵢ) (x̂₀ᵢ(ε̂) − Σ_j π_ij ẑ_j).
 //!
+//! **Place in the tune** (`PriorConfig::tune_positions`, our addition): the sinusoids tell a
+//! latent where it lies in the sequence shown, not in the tune. Trained on crops that start
+//! anywhere, the model cannot tell bar 9 of a tune, where the B phrase usually moves to a new
+//! register, from bar 9 of a crop that started at bar 5. A learned vector per place in the
+//! tune's 32-bar form (latent index from the tune's first bar, modulo `tune_positions`) is added
+//! to the input; training passes each crop's true start, sampling counts from the clip's first
+//! bar. The vectors start at 0, where the model computes what one without them does.
+//!
 //! Layer norms are written out with plain tensor ops so candle can differentiate them on the CPU.
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
@@ -321,6 +329,8 @@ pub struct PriorTransformer {
     output: Linear,
     pointer: Option<CopyPointer>,
     repeats: Option<RepeatHead>,
+    /// `[tune_positions, width]`, with `PriorConfig::tune_positions` > 0.
+    tune_position: Option<Tensor>,
     pub config: PriorConfig,
 }
 
@@ -338,6 +348,10 @@ impl PriorTransformer {
             output: linear(cfg.width, cfg.latent_dim, vb.pp("output"))?,
             pointer: if cfg.copy_pointer { Some(CopyPointer::new(cfg.width, vb.pp("pointer"))?) } else { None },
             repeats: if cfg.repeat_head { Some(RepeatHead::new(cfg.width, vb.pp("repeats"))?) } else { None },
+            tune_position: match cfg.tune_positions {
+                0 => None,
+                places => Some(vb.get_with_hints((places, cfg.width), "tune_position", candle_nn::Init::Const(0.0))?),
+            },
             config: cfg.clone(),
         })
     }
@@ -350,12 +364,26 @@ impl PriorTransformer {
     }
 
     /// [`Self::forward`], and with `repeats` (and a model with the repeat head) also the repeat
-    /// head's logits (see [`super::repeats`]).
+    /// head's logits (see [`super::repeats`]). Every sequence starts at its tune's first bar, as
+    /// a clip does.
     pub fn forward_with_repeats(
         &self,
         x_t: &Tensor,
         sqrt_alpha_bar: &[f32],
         valid: &Tensor,
+        repeats: bool,
+    ) -> Result<(Tensor, Option<RepeatLogits>)> {
+        self.forward_in_tunes(x_t, sqrt_alpha_bar, valid, &vec![0; x_t.dim(0)?], repeats)
+    }
+
+    /// [`Self::forward_with_repeats`] for sequences that start `tune_starts` latents (one per
+    /// sequence) into their tunes, as training crops do.
+    pub fn forward_in_tunes(
+        &self,
+        x_t: &Tensor,
+        sqrt_alpha_bar: &[f32],
+        valid: &Tensor,
+        tune_starts: &[usize],
         repeats: bool,
     ) -> Result<(Tensor, Option<RepeatLogits>)> {
         let (b, t, _latent) = x_t.dims3()?;
@@ -365,6 +393,16 @@ impl PriorTransformer {
         let positions: Vec<f32> = (0..t).map(|p| p as f32).collect();
         let position_encoding = sinusoids(&positions, width, device)?.unsqueeze(0)?; // [1, t, w]
         let mut xs = self.input.forward(x_t)?.broadcast_add(&position_encoding)?;
+        if let Some(table) = &self.tune_position {
+            if tune_starts.len() != b {
+                candle_core::bail!("{} tune starts for {b} sequences", tune_starts.len());
+            }
+            let places = table.dim(0)?;
+            let index: Vec<u32> =
+                tune_starts.iter().flat_map(|&start| (start..start + t).map(move |i| (i % places) as u32)).collect();
+            let place = table.index_select(&Tensor::from_vec(index, b * t, device)?, 0)?.reshape((b, t, width))?;
+            xs = (xs + place)?;
+        }
 
         let per_latent = match sqrt_alpha_bar.len() {
             n if n == b => 1,
@@ -539,6 +577,34 @@ mod tests {
         let x0 = ((noisy - (eps.narrow(1, 2, 1).unwrap() * sigma).unwrap()).unwrap() / a).unwrap();
         let miss = largest_difference(&x0, &z);
         assert!(miss < 1e-3, "x̂₀ misses the repeated latent by {miss}");
+    }
+
+    #[test]
+    fn places_in_the_tune_start_at_zero_and_then_move_the_prediction_by_the_crop_s_start() {
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        let without = PriorConfig { tune_positions: 0, ..PriorConfig::tiny(6) };
+        let plain = PriorTransformer::new(&without, VarBuilder::from_varmap(&varmap, DType::F32, &device)).unwrap();
+        crate::train::seeded_init(&varmap, 7).unwrap();
+        let with = PriorConfig { tune_positions: 4, ..without.clone() };
+        let placed = PriorTransformer::new(&with, VarBuilder::from_varmap(&varmap, DType::F32, &device)).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 6), &device).unwrap();
+        let valid = Tensor::ones((2, 3), DType::F32, &device).unwrap();
+        let at = |model: &PriorTransformer, starts: &[usize]| {
+            model.forward_in_tunes(&x, &[0.5, 0.8], &valid, starts, false).unwrap().0
+        };
+        // Added at 0 (fine-tuning starts there), the places change nothing.
+        assert_eq!(largest_difference(&at(&plain, &[0, 0]), &at(&placed, &[0, 2])), 0.0);
+
+        let table = varmap.data().lock().unwrap()["tune_position"].clone();
+        table.set(&Tensor::randn(0f32, 1.0, (4, 32), &device).unwrap()).unwrap();
+        // Learned, they tell a crop's start from another's, and wrap after the form's length.
+        assert!(largest_difference(&at(&placed, &[0, 0]), &at(&placed, &[1, 0])) > 1e-3);
+        assert!(largest_difference(&at(&placed, &[1, 2]), &at(&placed, &[5, 6])) < 1e-6);
+        // Sampling counts from the clip's first bar.
+        let (sampled, _) = placed.forward_with_repeats(&x, &[0.5, 0.8], &valid, false).unwrap();
+        assert_eq!(largest_difference(&sampled, &at(&placed, &[0, 0])), 0.0);
+        assert!(placed.forward_in_tunes(&x, &[0.5, 0.8], &valid, &[0], false).is_err());
     }
 
     #[test]

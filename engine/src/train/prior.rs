@@ -169,14 +169,23 @@ impl Crops {
     }
 }
 
-/// A batch of random crops: `x0` `[b, t, d]` (zero padded) and `valid` `[b, t]`.
+/// A batch of random crops.
+pub struct CropBatch {
+    /// `[b, t, d]`, zero padded.
+    pub x0: Tensor,
+    /// `[b, t]`: 1 for a real latent, 0 for padding.
+    pub valid: Tensor,
+    /// Where each crop starts in its tune, in latents.
+    pub tune_starts: Vec<usize>,
+}
+
 fn crop_batch(
     rng: &mut impl Rng,
     data: &LatentSequences,
     batch: usize,
     crops: Crops,
     device: &Device,
-) -> candle_core::Result<(Tensor, Tensor)> {
+) -> candle_core::Result<CropBatch> {
     let d = data.dim;
     let crops: Vec<(usize, usize, usize)> = (0..batch)
         .map(|_| {
@@ -198,7 +207,11 @@ fn crop_batch(
         x0[b * t * d..b * t * d + len * d].copy_from_slice(&data.sequences[i][start * d..(start + len) * d]);
         valid[b * t..b * t + len].fill(1.0);
     }
-    Ok((Tensor::from_vec(x0, (batch, t, d), device)?, Tensor::from_vec(valid, (batch, t), device)?))
+    Ok(CropBatch {
+        x0: Tensor::from_vec(x0, (batch, t, d), device)?,
+        valid: Tensor::from_vec(valid, (batch, t), device)?,
+        tune_starts: crops.iter().map(|c| c.1).collect(),
+    })
 }
 
 /// Per latent of a crop of `len` (≥ 2): true to keep it clean. At least one stays noisy and at
@@ -232,12 +245,12 @@ pub struct BatchLoss {
 pub fn batch_loss(
     model: &PriorTransformer,
     schedule: &NoiseSchedule,
-    x0: &Tensor,
-    valid: &Tensor,
+    crops: &CropBatch,
     clean_context: f64,
     repeats: bool,
     rng: &mut ChaCha8Rng,
 ) -> candle_core::Result<BatchLoss> {
+    let CropBatch { x0, valid, tune_starts } = crops;
     let (b, t, d) = x0.dims3()?;
     let device = x0.device();
     let lengths: Vec<usize> =
@@ -270,7 +283,8 @@ pub fn batch_loss(
     let x_t = (x0.broadcast_mul(&signal)? + eps.broadcast_mul(&noise_scale)?)?;
     // One level per sequence when no latent is clean: the paper's model, and cheaper.
     let sequence_or_latent_levels = if any_clean { &levels } else { &sequence_levels };
-    let (predicted, repeat_logits) = model.forward_with_repeats(&x_t, sequence_or_latent_levels, valid, repeats)?;
+    let (predicted, repeat_logits) =
+        model.forward_in_tunes(&x_t, sequence_or_latent_levels, valid, tune_starts, repeats)?;
     let counted = Tensor::from_vec(counted, (b, t), device)?;
     let squared = (predicted - eps)?.sqr()?.sum(2)?; // [b, t]
     let epsilon = ((squared * &counted)?.sum_all()? / (counted.sum_all()?.to_scalar::<f32>()? as f64 * d as f64))?;
@@ -322,8 +336,8 @@ impl PriorTask {
             // The validation crops start anywhere, whatever the training crops do, so the loss
             // stays comparable between runs.
             let crops = Crops { phrase_crops: 0.0, ..Crops::of(o) };
-            let (x0, valid) = crop_batch(&mut rng, &self.run.valid, 64, crops, &self.run.device)?;
-            let loss = batch_loss(&self.model, &self.noise, &x0, &valid, clean_context, true, &mut rng)?;
+            let batch = crop_batch(&mut rng, &self.run.valid, 64, crops, &self.run.device)?;
+            let loss = batch_loss(&self.model, &self.noise, &batch, clean_context, true, &mut rng)?;
             epsilon += f64::from(loss.epsilon.to_scalar::<f32>()?);
             if let Some(loss) = loss.repeats {
                 repeats += f64::from(loss.to_scalar::<f32>()?);
@@ -353,9 +367,9 @@ impl Task for PriorTask {
 
     fn loss(&mut self, _step: u64, rng: &mut ChaCha8Rng) -> Result<(Tensor, Metrics), TrainError> {
         let o = &self.run.options;
-        let (x0, valid) = crop_batch(rng, &self.run.train, o.schedule.batch, Crops::of(o), &self.run.device)?;
+        let batch = crop_batch(rng, &self.run.train, o.schedule.batch, Crops::of(o), &self.run.device)?;
         let weight = o.repeat_weight;
-        let loss = batch_loss(&self.model, &self.noise, &x0, &valid, o.clean_context, weight > 0.0, rng)?;
+        let loss = batch_loss(&self.model, &self.noise, &batch, o.clean_context, weight > 0.0, rng)?;
         match loss.repeats {
             Some(repeats) => {
                 let metrics = Metrics::from([("repeat_loss".into(), f64::from(repeats.to_scalar::<f32>()?))]);
@@ -429,6 +443,8 @@ pub fn train_prior(mut run: PriorRun, control: &RunControl<'_>) -> Result<LogLin
                 // The repeat head changes no ε: it keeps its seeded start (queries and keys at 0
                 // would never get a gradient).
                 None if name.starts_with("repeats.") => {}
+                // Places in the tune start at 0, where the model computes what it did without.
+                None if name == "tune_position" => var.set(&var.zeros_like()?)?,
                 None => return Err(TrainError::Data(format!("the initial weights lack {name}"))),
             }
         }
@@ -436,4 +452,31 @@ pub fn train_prior(mut run: PriorRun, control: &RunControl<'_>) -> Result<LogLin
     let model_path = control.out_dir.join("prior.safetensors");
     let mut task = PriorTask { run, model, noise: NoiseSchedule::default(), varmap: varmap.clone(), model_path };
     super::run::run(&mut task, &varmap, control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_crop_knows_where_it_starts_in_its_tune() {
+        let dim = 2;
+        // Tune i's latent k is [i, k]: a crop's values say where it came from.
+        let data = LatentSequences {
+            sequences: (0..3).map(|i| (0..5 + 3 * i).flat_map(|k| [i as f32, k as f32]).collect()).collect(),
+            dim,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for phrase_crops in [0.0, 1.0] {
+            let crops = Crops { min_segments: 2, max_segments: 6, phrase_crops };
+            let batch = crop_batch(&mut rng, &data, 32, crops, &Device::Cpu).unwrap();
+            let x0 = batch.x0.to_vec3::<f32>().unwrap();
+            for (crop, &start) in x0.iter().zip(&batch.tune_starts) {
+                assert_eq!(crop[0][1], start as f32, "the first latent is the tune's latent {start}");
+                if phrase_crops == 1.0 {
+                    assert_eq!(start % PHRASE_LATENTS, 0);
+                }
+            }
+        }
+    }
 }
