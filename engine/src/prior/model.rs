@@ -32,7 +32,9 @@
 //! register, from bar 9 of a crop that started at bar 5. A learned vector per place in the
 //! tune's 32-bar form (latent index from the tune's first bar, modulo `tune_positions`) is added
 //! to the input; training passes each crop's true start, sampling counts from the clip's first
-//! bar. The vectors start at 0, where the model computes what one without them does.
+//! bar. The vectors start at 0, where the model computes what one without them does, and are
+//! stored divided by `TUNE_POSITION_SCALE`, so a fine-tune at a learning rate small enough to
+//! keep the trained weights where they are still moves them by useful amounts.
 //!
 //! Layer norms are written out with plain tensor ops so candle can differentiate them on the CPU.
 
@@ -134,6 +136,11 @@ const COPY_TOLERANCE: f64 = 0.01;
 /// rate in size whatever a weight's scale, moves the effective gain by useful amounts (a few
 /// units) within a thousand steps.
 const COPY_GAIN_SCALE: f64 = 10.0;
+
+/// The places in the tune are stored divided by this (see the module doc): AdamW moves a weight
+/// by about the learning rate per step whatever its scale, and a place's vector must grow to
+/// the size of the input's features (about 1 per channel) from 0.
+const TUNE_POSITION_SCALE: f64 = 50.0;
 
 /// What the copy parts work from: every latent's level a (kept off 0), `[b, t, 1]`, the latent
 /// scaled back by it, ẑ = x / a (the copy it offers), `[b, t, d]`, and the copy bias c_ij of
@@ -401,7 +408,7 @@ impl PriorTransformer {
             let index: Vec<u32> =
                 tune_starts.iter().flat_map(|&start| (start..start + t).map(move |i| (i % places) as u32)).collect();
             let place = table.index_select(&Tensor::from_vec(index, b * t, device)?, 0)?.reshape((b, t, width))?;
-            xs = (xs + place)?;
+            xs = (xs + (place * TUNE_POSITION_SCALE)?)?;
         }
 
         let per_latent = match sqrt_alpha_bar.len() {
