@@ -22,14 +22,22 @@ pub enum CheckpointError {
     NotSafetensors { file: String, reason: String },
     #[error("{file}: holds a {found:?} file, expected {expected:?}")]
     WrongFormat { file: String, found: Option<String>, expected: String },
-    #[error("{file}: format version {found:?}, this build reads version {expected}")]
-    WrongVersion { file: String, found: Option<String>, expected: u32 },
+    #[error("{file}: format version {found:?}, this build reads {}", readable_versions(*oldest, *newest))]
+    WrongVersion { file: String, found: Option<String>, oldest: u32, newest: u32 },
     #[error("{file}: metadata `{key}`: {reason}")]
     Metadata { file: String, key: String, reason: String },
     #[error("{file}: tensor `{tensor}`: {reason}")]
     Tensor { file: String, tensor: String, reason: String },
     #[error("{file}: {reason}")]
     Model { file: String, reason: String },
+}
+
+fn readable_versions(oldest: u32, newest: u32) -> String {
+    if oldest == newest {
+        format!("version {newest}")
+    } else {
+        format!("versions {oldest} to {newest}")
+    }
 }
 
 /// A model file's contents.
@@ -43,6 +51,16 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Parses a file's bytes, checking its format name and version.
     pub fn from_bytes(bytes: &[u8], file: &str, format: &str, version: u32) -> Result<Self, CheckpointError> {
+        Self::from_bytes_of_versions(bytes, file, format, version..=version)
+    }
+
+    /// [`Self::from_bytes`] for a format whose newer readers still read some older versions.
+    pub fn from_bytes_of_versions(
+        bytes: &[u8],
+        file: &str,
+        format: &str,
+        versions: std::ops::RangeInclusive<u32>,
+    ) -> Result<Self, CheckpointError> {
         let not_safetensors =
             |e: &dyn std::fmt::Display| CheckpointError::NotSafetensors { file: file.into(), reason: e.to_string() };
         let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| not_safetensors(&e))?;
@@ -52,8 +70,9 @@ impl Checkpoint {
             return Err(CheckpointError::WrongFormat { file: file.into(), found, expected: format.into() });
         }
         let found = metadata.get("version").cloned();
-        if found.as_deref() != Some(version.to_string().as_str()) {
-            return Err(CheckpointError::WrongVersion { file: file.into(), found, expected: version });
+        if !found.as_deref().and_then(|v| v.parse::<u32>().ok()).is_some_and(|v| versions.contains(&v)) {
+            let (oldest, newest) = (*versions.start(), *versions.end());
+            return Err(CheckpointError::WrongVersion { file: file.into(), found, oldest, newest });
         }
         let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(|e| not_safetensors(&e))?;
         Ok(Self { file: file.into(), tensors, metadata })
@@ -61,9 +80,18 @@ impl Checkpoint {
 
     /// Reads and parses a file.
     pub fn read(path: &Path, format: &str, version: u32) -> Result<Self, CheckpointError> {
+        Self::read_of_versions(path, format, version..=version)
+    }
+
+    /// [`Self::read`] for a format whose newer readers still read some older versions.
+    pub fn read_of_versions(
+        path: &Path,
+        format: &str,
+        versions: std::ops::RangeInclusive<u32>,
+    ) -> Result<Self, CheckpointError> {
         let file = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { file: file.clone(), source })?;
-        Self::from_bytes(&bytes, &file, format, version)
+        Self::from_bytes_of_versions(&bytes, &file, format, versions)
     }
 
     /// A JSON metadata entry.
@@ -141,4 +169,34 @@ pub fn expected_tensors(
     let mut names: Vec<(String, Shape)> = data.iter().map(|(n, v)| (n.clone(), v.shape().clone())).collect();
     names.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_of_version(version: u32) -> Vec<u8> {
+        let weight = Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap();
+        let metadata =
+            HashMap::from([("format".to_string(), "demo".to_string()), ("version".into(), version.to_string())]);
+        safetensors::serialize([("w", &weight)], Some(metadata)).unwrap()
+    }
+
+    #[test]
+    fn a_reader_takes_the_versions_it_names_and_refuses_the_rest_saying_which_it_reads() {
+        for version in [4, 5, 6, 7] {
+            let read = Checkpoint::from_bytes_of_versions(&file_of_version(version), "f", "demo", 5..=6);
+            if (5..=6).contains(&version) {
+                assert_eq!(read.unwrap().metadata["version"], version.to_string());
+            } else {
+                let message = read.err().unwrap().to_string();
+                assert!(
+                    message.contains(&format!("\"{version}\"")) && message.contains("versions 5 to 6"),
+                    "{message}"
+                );
+            }
+        }
+        let exact = Checkpoint::from_bytes(&file_of_version(5), "f", "demo", 6).err().unwrap().to_string();
+        assert!(exact.ends_with("this build reads version 6"), "{exact}");
+    }
 }

@@ -992,7 +992,8 @@ fn train_prior_command(args: TrainPriorArgs) -> Result<()> {
 /// weight average (its raw weights when it kept no average).
 fn initial_weights(path: &Path) -> Result<(PriorConfig, HashMap<String, candle_core::Tensor>)> {
     use rebar_engine::checkpoint::Checkpoint;
-    let checkpoint = match Checkpoint::read(path, rebar_engine::prior::FORMAT, rebar_engine::prior::VERSION) {
+    use rebar_engine::prior::{FORMAT, OLDEST_VERSION, VERSION};
+    let checkpoint = match Checkpoint::read_of_versions(path, FORMAT, OLDEST_VERSION..=VERSION) {
         Ok(model) => model,
         Err(_) => {
             let mut saved = Checkpoint::read(

@@ -17,8 +17,13 @@ pub const FORMAT: &str = "rebar-prior";
 /// × `config.data_scale`; a version-2 reader would ignore that field and sample nonsense. 4: copy
 /// attention and the copy pointer (`config.copy_attention`, `config.copy_pointer` and their
 /// weights), which a version-3 reader would silently leave out. 5: the repeat head
-/// (`config.repeat_head`, weights `repeats.*`), which the default sampler needs.
-pub const VERSION: u32 = 5;
+/// (`config.repeat_head`, weights `repeats.*`), which the default sampler needs. 6: places in the
+/// tune (`config.tune_positions`, weight `tune_position`), which a version-5 reader would
+/// silently leave out.
+pub const VERSION: u32 = 6;
+/// The oldest version this build reads: a version-5 file is a version-6 one without places in
+/// the tune (`config.tune_positions` defaults to 0).
+pub const OLDEST_VERSION: u32 = 5;
 
 pub use config::PriorConfig;
 pub use model::PriorTransformer;
@@ -49,7 +54,7 @@ pub struct TrainedPrior {
 
 impl TrainedPrior {
     pub fn load(path: &Path, device: &Device) -> Result<Self, CheckpointError> {
-        Self::from_checkpoint(&Checkpoint::read(path, FORMAT, VERSION)?, device)
+        Self::from_checkpoint(&Checkpoint::read_of_versions(path, FORMAT, OLDEST_VERSION..=VERSION)?, device)
     }
 
     /// The shipped prior, built into the binary so the CLI and the plugin need no files.
@@ -58,7 +63,10 @@ impl TrainedPrior {
     }
 
     pub fn from_bytes(bytes: &[u8], label: &str, device: &Device) -> Result<Self, CheckpointError> {
-        Self::from_checkpoint(&Checkpoint::from_bytes(bytes, label, FORMAT, VERSION)?, device)
+        Self::from_checkpoint(
+            &Checkpoint::from_bytes_of_versions(bytes, label, FORMAT, OLDEST_VERSION..=VERSION)?,
+            device,
+        )
     }
 
     fn from_checkpoint(checkpoint: &Checkpoint, device: &Device) -> Result<Self, CheckpointError> {
