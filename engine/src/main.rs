@@ -309,8 +309,8 @@ struct TrainPriorArgs {
     #[arg(long, default_value_t = PriorTrainOptions::default().phrase_crops)]
     phrase_crops: f64,
     /// Places in the tune the model learns an encoding for, in latents counted from the tune's
-    /// first bar (0: none) [default: 16 for a new run, the initial weights' with --init-from,
-    /// where added places start at 0].
+    /// first bar and wrapping after that many (16: a 32-bar form) [default: 0 (none) for a new
+    /// run, the initial weights' with --init-from, where added places start at 0].
     #[arg(long, conflicts_with = "resume")]
     tune_positions: Option<usize>,
 }
@@ -1018,7 +1018,7 @@ fn initial_weights(path: &Path) -> Result<(PriorConfig, HashMap<String, candle_c
 
 /// The saved config of the run being resumed, if resuming: it keeps its `data_scale` (the
 /// encoder's float sums may differ in the last bits from run to run), `clean_context`,
-/// `copy_attention`, `copy_pointer` and `repeat_head`.
+/// `copy_attention`, `copy_pointer`, `repeat_head` and `tune_positions`.
 fn resumed_config(args: &TrainPriorArgs) -> Result<Option<PriorConfig>> {
     if !args.run.resume {
         return Ok(None);

@@ -54,10 +54,6 @@ pub struct PriorConfig {
     pub tune_positions: usize,
 }
 
-/// Latents in the form a tune's place is counted in: 32 bars, the AABB form of 8-bar phrases
-/// that most of the corpus's tunes have, and the longest crop the prior trains on.
-pub const TUNE_FORM_LATENTS: usize = 16;
-
 fn unscaled() -> f64 {
     1.0
 }
@@ -81,7 +77,8 @@ impl PriorConfig {
             copy_attention: true,
             copy_pointer: true,
             repeat_head: true,
-            tune_positions: TUNE_FORM_LATENTS,
+            // Off: fine-tuning v8 with them (BENCHMARKS.md, session 22) changed no metric.
+            tune_positions: 0,
         }
     }
 

@@ -505,7 +505,7 @@ mod tests {
     fn every_weight_gets_a_gradient() {
         let device = Device::Cpu;
         let varmap = VarMap::new();
-        let cfg = PriorConfig::tiny(6);
+        let cfg = PriorConfig { tune_positions: 4, ..PriorConfig::tiny(6) };
         let model = PriorTransformer::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &device)).unwrap();
         crate::train::seeded_init(&varmap, 3).unwrap();
         // Gains away from 0, so the copy bias's own gradient path is exercised too.
