@@ -443,8 +443,9 @@ pub fn train_prior(mut run: PriorRun, control: &RunControl<'_>) -> Result<LogLin
                 // The repeat head changes no ε: it keeps its seeded start (queries and keys at 0
                 // would never get a gradient).
                 None if name.starts_with("repeats.") => {}
-                // Places in the tune start at 0, where the model computes what it did without.
-                None if name == "tune_position" => var.set(&var.zeros_like()?)?,
+                // Places in the tune keep their seeded start, 0 (see `seeded_init`), where the
+                // model computes what it did without them.
+                None if name == "tune_position" => {}
                 None => return Err(TrainError::Data(format!("the initial weights lack {name}"))),
             }
         }
