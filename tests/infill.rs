@@ -478,3 +478,26 @@ fn progress_rises_to_one_for_infilling_and_for_generation_from_scratch() {
         assert_eq!(seen.last(), Some(&1.0));
     }
 }
+
+#[test]
+fn the_infilling_evaluation_draws_the_prior_row_as_often_as_the_diffusion_row() {
+    use rebar_engine::eval::quality::evaluate_infill;
+    let engine = engine();
+    let data = build_dataset(&fixtures_dir(), &BuildOptions::default()).unwrap();
+    let melodies = first_sixteen_bars(&data.tunes);
+    assert!(!melodies.is_empty(), "the fixtures hold a tune of 16 bars");
+    let truth = melody_stats(&melodies);
+    let pairs = |variations: usize| {
+        let report = evaluate_infill(&engine, &melodies, &truth, &InfillOptions { variations, ..options(5) }).unwrap();
+        let count = |row: &str| report.scores.stats[row].pitch.count;
+        (count("prior"), count("diffusion"), count("interpolation"))
+    };
+    let (prior_once, _, interpolation_once) = pairs(1);
+    let (prior, diffusion, interpolation) = pairs(3);
+    // Interpolation is one deterministic infill a tune; the prior row is drawn three times a tune,
+    // like the diffusion row. Its kept bars alone give two frame pairs a draw; silent random
+    // middles could lose the rest, so the counts are compared with that slack.
+    assert_eq!(interpolation, interpolation_once);
+    assert!(prior > 2 * prior_once && prior >= 2 * 3 * melodies.len(), "{prior} against {prior_once}");
+    assert!(prior * 2 > diffusion && diffusion * 2 > prior, "{prior} against {diffusion}");
+}

@@ -173,7 +173,7 @@ struct CalibrationArgs {
     #[arg(long, default_value_t = InfillOptions::DEFAULT_REDRAW_COPIES)]
     redraw_copies: usize,
     /// The sampler's noise scale at --temperature 1 (the two multiply). Default: calibrated so
-    /// that new bars next to kept ones are as varied in rhythm as real tunes (1.35 where context
+    /// that new bars next to kept ones are as varied in rhythm as real tunes (1.45 where context
     /// guidance acts on kept bars, else 1).
     #[arg(long)]
     noise_scale: Option<f64>,
@@ -449,7 +449,8 @@ struct EvalArgs {
     /// Prior weights file (infill and uncond). Default: the weights built into this binary.
     #[arg(long)]
     prior: Option<PathBuf>,
-    /// uncond: sequences to generate. infill: samples per tune.
+    /// uncond: sequences to generate (and prior-row draws). infill: infills per tune, and as many
+    /// draws of the N(0, I) prior row.
     #[arg(long, default_value_t = 1)]
     samples: usize,
     /// DDIM steps of the sampler (0: the 1000-step ancestral sampler).

@@ -5,7 +5,7 @@
 //! - **infill:** the first 16 bars (8 latents) of every tune of at least 16 bars; bars 1–4 and
 //!   13–16 are kept and bars 5–12 infilled. Rows: `test` (the real tunes), `diffusion` (the
 //!   default sampler), `interpolation` (slerp between latents 2 and 7), `prior` (N(0, I) in the
-//!   VAE latent space), and `reconstruction` (the true latents of bars 5–12, decoded): the
+//!   VAE latent space, drawn as many times a tune as the diffusion row), and `reconstruction` (the true latents of bars 5–12, decoded): the
 //!   ceiling the VAE sets for any prior.
 //! - **uncond:** N sequences of 8 latents. Rows: `test`, `diffusion`, `prior`.
 //!
@@ -197,6 +197,13 @@ pub struct Shape {
     pub pitch_oa_quantiles: [f64; 5],
     /// The same of the duration OAs.
     pub duration_oa_quantiles: [f64; 5],
+    /// The variance of the pitch OAs (σ²_OA, eq. 10) split by the law of total variance into
+    /// [within melodies, between melodies]: how far a melody's OAs spread about its own mean,
+    /// and how far melodies' mean self-similarity differs from one to the next (each weighted
+    /// by its number of pairs, so the two sum to σ²_OA).
+    pub pitch_oa_variance_split: [f64; 2],
+    /// The same of the duration OAs.
+    pub duration_oa_variance_split: [f64; 2],
     /// Of the 2-bar windows that hold notes, the fraction whose notes repeat another window of the
     /// same melody exactly (same onsets within the window, pitches and lengths).
     pub repeated_windows: f64,
@@ -230,6 +237,7 @@ pub struct Shape {
 impl Shape {
     pub fn of(melodies: &[Melody]) -> Self {
         let (mut pitch, mut duration) = (Vec::new(), Vec::new());
+        let (mut pitch_by_melody, mut duration_by_melody) = (Vec::new(), Vec::new());
         let (mut repeated, mut windows_with_notes) = (0usize, 0usize);
         let mut repeat_distances: Vec<usize> = Vec::new();
         let (mut register_moves, mut register_pairs) = (0.0, 0usize);
@@ -245,8 +253,10 @@ impl Shape {
                 pitch_by_pair.add(p.iter().copied().map(Some));
                 duration_by_pair.add(d.iter().copied().map(Some));
             }
-            pitch.extend(p);
-            duration.extend(d);
+            pitch.extend(&p);
+            duration.extend(&d);
+            pitch_by_melody.push(p);
+            duration_by_melody.push(d);
             for pair in melody.notes.windows(2) {
                 interval_counts[usize::from(pair[0].pitch.abs_diff(pair[1].pitch).min(OCTAVE + 1))] += 1;
             }
@@ -284,6 +294,8 @@ impl Shape {
         Self {
             pitch_oa_quantiles: quantiles(&mut pitch),
             duration_oa_quantiles: quantiles(&mut duration),
+            pitch_oa_variance_split: variance_split(&pitch_by_melody),
+            duration_oa_variance_split: variance_split(&duration_by_melody),
             repeated_windows: repeated as f64 / windows_with_notes.max(1) as f64,
             repeat_distances: repeat_distances.iter().map(|&n| n as f64 / melodies.len().max(1) as f64).collect(),
             register_step: register_moves / register_pairs.max(1) as f64,
@@ -359,6 +371,25 @@ fn one_length_frames_of_windows(windows: &[Vec<(u32, u8, u32)>]) -> Vec<Option<b
         .collect()
 }
 
+/// The population variance of all `groups`' values together, as [the groups' mean variance
+/// about their own means, the variance of the group means about the overall mean], each group
+/// weighted by its size: the two sum to the whole (the law of total variance).
+fn variance_split(groups: &[Vec<f64>]) -> [f64; 2] {
+    let count = groups.iter().map(Vec::len).sum::<usize>();
+    if count == 0 {
+        return [0.0; 2];
+    }
+    let mean_of = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
+    let overall = groups.iter().flatten().sum::<f64>() / count as f64;
+    let (mut within, mut between) = (0.0, 0.0);
+    for group in groups.iter().filter(|g| !g.is_empty()) {
+        let mean = mean_of(group);
+        within += group.iter().map(|v| (v - mean).powi(2)).sum::<f64>();
+        between += group.len() as f64 * (mean - overall).powi(2);
+    }
+    [within / count as f64, between / count as f64]
+}
+
 /// The 10th, 25th, 50th, 75th and 90th percentiles (nearest rank), zeros for no values.
 fn quantiles(values: &mut [f64]) -> [f64; 5] {
     if values.is_empty() {
@@ -421,20 +452,26 @@ pub fn evaluate_infill(
         let windows = decode(engine, &Tensor::from_vec(rows, (8, latent), engine.device())?, options)?;
         interpolation.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
 
-        let noise = normal_tensor(&mut rng, 8, latent, engine.device())?;
-        let windows = decode(engine, &noise, options)?;
-        prior.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
+        // As many prior draws as infills, so the two rows' variance columns are as certain.
+        for _ in 0..per_tune.variations.max(1) {
+            let noise = normal_tensor(&mut rng, 8, latent, engine.device())?;
+            let windows = decode(engine, &noise, options)?;
+            prior.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
+        }
     }
     let per_tune = options.variations.max(1);
     let examples = (0..melodies.len().min(FIGURE_EXAMPLES))
-        .map(|i| [melodies[i].clone(), diffusion[i * per_tune].clone(), interpolation[i].clone(), prior[i].clone()])
+        .map(|i| {
+            let (infill, draw) = (diffusion[i * per_tune].clone(), prior[i * per_tune].clone());
+            [melodies[i].clone(), infill, interpolation[i].clone(), draw]
+        })
         .collect();
     let scores = score(
         &[
             ("test", melodies.to_vec(), 1),
             ("diffusion", diffusion, per_tune),
             ("interpolation", interpolation, 1),
-            ("prior", prior, 1),
+            ("prior", prior, per_tune),
             ("reconstruction", reconstruction, 1),
         ],
         // Every baseline row is drawn from the same tunes as the diffusion row.
@@ -528,6 +565,26 @@ mod tests {
         let grouped = (0..640).map(|k| varied_melody(k / 16)).collect::<Vec<_>>();
         let grouped = bootstrap_standard_errors(&draws_of(&grouped, 16), &truth);
         assert!(grouped.duration_consistency > 2.0 * many.duration_consistency, "{grouped:?} vs {many:?}");
+    }
+
+    #[test]
+    fn the_oa_variance_splits_into_within_and_between_melodies_summing_to_the_whole() {
+        let melodies: Vec<Melody> = (0..30).map(varied_melody).collect();
+        let stats = melody_stats(&melodies);
+        let shape = Shape::of(&melodies);
+        for (split, whole) in [
+            (shape.pitch_oa_variance_split, stats.pitch.variance),
+            (shape.duration_oa_variance_split, stats.duration.variance),
+        ] {
+            assert!(split[0] > 0.0 && split[1] > 0.0, "{split:?}");
+            assert!((split[0] + split[1] - whole).abs() < 1e-12, "{split:?} against {whole}");
+        }
+        // One melody many times over: every melody's mean is the same, nothing lies between them.
+        let copies = vec![varied_melody(7); 5];
+        let [within, between] = Shape::of(&copies).pitch_oa_variance_split;
+        assert!(within > 0.0 && between.abs() < 1e-15, "{within} {between}");
+        assert_eq!(variance_split(&[vec![0.0, 2.0], vec![4.0, 6.0]]), [1.0, 4.0]);
+        assert_eq!(variance_split(&[]), [0.0, 0.0]);
     }
 
     #[test]
