@@ -244,7 +244,7 @@ impl Job {
 /// repeat head draws, and without the extra noise that makes guided bars as varied as real
 /// ones ([`InfillOptions::CALIBRATED_GUIDED_NOISE_SCALE`]), so more new 2-bar phrases repeat
 /// kept ones note for note (57% of windows repeat against the real tunes' 42%; without the
-/// redraw alone, at the calibrated noise, 42%: BENCHMARKS.md, session 21) and the rest fit them
+/// redraw alone, at session 21's calibrated noise of 1.35, 42%: BENCHMARKS.md) and the rest fit them
 /// more closely (duration consistency 0.998). Higher guidance weights were measured too
 /// (session 16): they vary less but fit no better.
 const STICKY_REDRAW_COPIES: usize = 0;
