@@ -242,12 +242,14 @@ impl InfillOptions {
     /// have one length 5.6% of the time against the real 4.6%, and a duration OA variance of
     /// 0.046 against 0.039. Fresh noise at every step lets the next steps correct that, as a
     /// noise inflation does for a denoiser that removes too much (Karras et al., 2022, §4,
-    /// S_noise); the initial noise alone changes nothing (BENCHMARKS.md, session 21). The scale
-    /// is the one at which infilling bars 5–12 of every 16-bar tune of the *whole* training set
-    /// gives the duration OA variance of those tunes themselves, which is the metric's
-    /// reference (0.0365 against 0.0364; 1.35, matched on a twelfth of the set whose own tunes
-    /// sit 8% above the reference, gave 0.0389; BENCHMARKS.md, session 23). Generation from
-    /// scratch keeps scale 1 in both passes: there it made rhythms far busier than real ones.
+    /// S_noise); the initial noise alone changes nothing (BENCHMARKS.md, session 21). Calibrated
+    /// by infilling bars 5–12 of every 16-bar tune of the *whole* training set against those
+    /// tunes' own duration OA variance, which is the metric's reference (0.0364): 1.45 gives
+    /// 0.0365 / 0.0384 at seeds 0 / 1, and 1.35 gave 0.0389 / 0.0410. 1.35 had been matched on
+    /// a twelfth of the set, whose own tunes sit 8% above the reference. The exact match lies
+    /// near 1.5, where duration consistency falls below the paper's 0.97 (0.968 at 1.55;
+    /// BENCHMARKS.md, session 23). Generation from scratch keeps scale 1 in both passes: there
+    /// it made rhythms far busier than real ones.
     pub const CALIBRATED_GUIDED_NOISE_SCALE: f64 = 1.45;
 
     /// The noise scale this request uses at temperature 1: its own, or the calibrated one for

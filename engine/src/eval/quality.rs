@@ -5,8 +5,8 @@
 //! - **infill:** the first 16 bars (8 latents) of every tune of at least 16 bars; bars 1–4 and
 //!   13–16 are kept and bars 5–12 infilled. Rows: `test` (the real tunes), `diffusion` (the
 //!   default sampler), `interpolation` (slerp between latents 2 and 7), `prior` (N(0, I) in the
-//!   VAE latent space, drawn as many times a tune as the diffusion row), and `reconstruction` (the true latents of bars 5–12, decoded): the
-//!   ceiling the VAE sets for any prior.
+//!   VAE latent space, drawn as many times a tune as the diffusion row), and `reconstruction`
+//!   (the true latents of bars 5–12, decoded): the ceiling the VAE sets for any prior.
 //! - **uncond:** N sequences of 8 latents. Rows: `test`, `diffusion`, `prior`.
 //!
 //! Every score comes with its bootstrap standard error ([`Scores::standard_errors`]): the
