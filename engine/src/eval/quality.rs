@@ -432,11 +432,13 @@ pub fn evaluate_infill(
     let never = AtomicBool::new(false);
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let latent = engine.vae.vae.config.latent;
+    // Infills a tune, and as many prior draws, so the two rows' variance columns are as certain.
+    let per_tune = options.variations.max(1);
     let (mut diffusion, mut interpolation, mut prior, mut reconstruction) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, melody) in melodies.iter().enumerate() {
-        let per_tune = InfillOptions { seed: options.seed.wrapping_add(i as u64), ..options.clone() };
-        diffusion.extend(engine.infill(melody, &selection, &per_tune, &never, &mut |_| {})?);
+        let tune_options = InfillOptions { seed: options.seed.wrapping_add(i as u64), ..options.clone() };
+        diffusion.extend(engine.infill(melody, &selection, &tune_options, &never, &mut |_| {})?);
 
         let segments = to_segments(melody);
         let encoded = engine.vae.encode(&segments)?;
@@ -452,14 +454,12 @@ pub fn evaluate_infill(
         let windows = decode(engine, &Tensor::from_vec(rows, (8, latent), engine.device())?, options)?;
         interpolation.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
 
-        // As many prior draws as infills, so the two rows' variance columns are as certain.
-        for _ in 0..per_tune.variations.max(1) {
+        for _ in 0..per_tune {
             let noise = normal_tensor(&mut rng, 8, latent, engine.device())?;
             let windows = decode(engine, &noise, options)?;
             prior.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
         }
     }
-    let per_tune = options.variations.max(1);
     let examples = (0..melodies.len().min(FIGURE_EXAMPLES))
         .map(|i| {
             let (infill, draw) = (diffusion[i * per_tune].clone(), prior[i * per_tune].clone());
