@@ -24,7 +24,7 @@ use crate::data::windows::Window;
 use crate::data::Tune;
 use crate::engine::{splice, BarSelection, Engine, EngineError, InfillOptions};
 use crate::melody::{tokens, Melody};
-use crate::metrics::{frame_overlaps, QualityRow, SetStats, FRAME_BARS, HOP_BARS};
+use crate::metrics::{frame_overlaps, OverlapStats, QualityRow, SetStats, FRAME_BARS, HOP_BARS};
 use crate::midi::Meter;
 use crate::time::{STEPS_PER_BAR, STEPS_PER_BEAT};
 use crate::train::normal_tensor;
@@ -379,13 +379,12 @@ fn variance_split(groups: &[Vec<f64>]) -> [f64; 2] {
     if count == 0 {
         return [0.0; 2];
     }
-    let mean_of = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
     let overall = groups.iter().flatten().sum::<f64>() / count as f64;
     let (mut within, mut between) = (0.0, 0.0);
     for group in groups.iter().filter(|g| !g.is_empty()) {
-        let mean = mean_of(group);
-        within += group.iter().map(|v| (v - mean).powi(2)).sum::<f64>();
-        between += group.len() as f64 * (mean - overall).powi(2);
+        let stats = OverlapStats::of(group);
+        within += group.len() as f64 * stats.variance;
+        between += group.len() as f64 * (stats.mean - overall).powi(2);
     }
     [within / count as f64, between / count as f64]
 }
