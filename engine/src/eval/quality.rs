@@ -92,6 +92,31 @@ fn score(rows: &[Row<'_>], pairs: &[(&str, &str)], truth: &SetStats) -> Scores {
         .iter()
         .map(|(a, b)| (format!("{a}-{b}"), paired_difference_standard_errors(&draws[a], &draws[b], truth)))
         .collect();
+    if let Ok(path) = std::env::var("MELODY_DUMP") {
+        let mut out = String::new();
+        for (name, melodies, _) in rows {
+            for (k, melody) in melodies.iter().enumerate() {
+                let (p, d) = frame_overlaps(&melody.notes, melody.bars);
+                let windows = two_bar_windows(melody);
+                let stats: Vec<String> = windows
+                    .iter()
+                    .map(|w| {
+                        let n = w.len().max(1) as f64;
+                        let mean = w.iter().map(|&(_, p, _)| f64::from(p)).sum::<f64>() / n;
+                        let var = w.iter().map(|&(_, p, _)| (f64::from(p) - mean).powi(2)).sum::<f64>() / n;
+                        format!("{mean:.2}:{:.2}:{}", var.sqrt(), w.len())
+                    })
+                    .collect();
+                out += &format!(
+                    "{name} {k} {} | {} | {}\n",
+                    stats.join(" "),
+                    p.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(","),
+                    d.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(",")
+                );
+            }
+        }
+        std::fs::write(path, out).ok();
+    }
     let shapes = rows.iter().map(|(name, melodies, _)| (name.to_string(), Shape::of(melodies))).collect();
     let rows = stats.iter().map(|(name, stats)| (name.clone(), QualityRow::score(stats, truth))).collect();
     Scores { rows, stats, standard_errors, difference_standard_errors, shapes }
@@ -232,6 +257,9 @@ pub struct Shape {
     /// Mean note length in beats of each 2-bar window's notes, by window (over the windows that
     /// hold notes).
     pub beats_by_window: Vec<f64>,
+    /// Of each 2-bar window's sixteenth-note steps, the mean share in which no note sounds, by
+    /// window: rests, which shorten the note before them.
+    pub silence_by_window: Vec<f64>,
 }
 
 impl Shape {
@@ -245,6 +273,7 @@ impl Shape {
         let (mut uniform_frames, mut frames) = (0usize, 0usize);
         let (mut pitch_by_pair, mut duration_by_pair) = (Means::default(), Means::default());
         let (mut notes_by_window, mut beats_by_window) = (Means::default(), Means::default());
+        let mut silence_by_window = Means::default();
         for melody in melodies {
             let (p, d) = frame_overlaps(&melody.notes, melody.bars);
             // Pairs are only listed when both frames hold notes, so places are comparable only
@@ -271,6 +300,7 @@ impl Shape {
                 let steps: u32 = w.iter().map(|&(_, _, len)| len).sum();
                 (!w.is_empty()).then(|| f64::from(steps) / f64::from(STEPS_PER_BEAT) / w.len() as f64)
             }));
+            silence_by_window.add(silence_of_windows(melody).into_iter().map(Some));
             for (i, window) in windows.iter().enumerate().filter(|(_, w)| !w.is_empty()) {
                 windows_with_notes += 1;
                 repeated += usize::from(windows.iter().enumerate().any(|(j, other)| j != i && other == window));
@@ -308,6 +338,7 @@ impl Shape {
             duration_oa_by_pair: duration_by_pair.means(),
             notes_by_window: notes_by_window.means(),
             beats_by_window: beats_by_window.means(),
+            silence_by_window: silence_by_window.means(),
         }
     }
 }
@@ -352,6 +383,18 @@ fn two_bar_windows(melody: &Melody) -> Vec<Vec<(u32, u8, u32)>> {
         }
     }
     windows
+}
+
+/// Per 2-bar window of `melody`: the share of its steps in which no note sounds.
+fn silence_of_windows(melody: &Melody) -> Vec<f64> {
+    let window_steps = 2 * STEPS_PER_BAR;
+    let steps = (melody.bars.div_ceil(2) * window_steps) as usize;
+    let mut sounding = vec![false; steps];
+    for note in &melody.notes {
+        let (start, end) = (note.start.0 as usize, (note.end().0 as usize).min(steps));
+        sounding.get_mut(start.min(end)..end).into_iter().flatten().for_each(|s| *s = true);
+    }
+    sounding.chunks(window_steps as usize).map(|w| w.iter().filter(|s| !**s).count() as f64 / w.len() as f64).collect()
 }
 
 /// Per 4-bar frame (2-bar hop, as the metric's): whether its notes all have one length, or
@@ -604,6 +647,8 @@ mod tests {
         // Every window holds one note of one beat: each frame's durations are equal, so every
         // adjacent pair of frames overlaps fully in duration.
         assert_eq!((shape.notes_by_window.clone(), shape.beats_by_window.clone()), (vec![1.0; 8], vec![1.0; 8]));
+        // A quarter note sounds 4 of a window's 32 steps.
+        assert_eq!(shape.silence_by_window, vec![28.0 / 32.0; 8]);
         assert_eq!(shape.duration_oa_by_pair.len(), 6);
         assert!(shape.duration_oa_by_pair.iter().all(|oa| (oa - 1.0).abs() < 1e-6), "{:?}", shape.duration_oa_by_pair);
         assert!(shape.pitch_oa_by_pair.iter().all(|oa| *oa < 1.0));
