@@ -297,32 +297,49 @@ fn what_is_calibrated_next_to_kept_bars_acts_only_there() {
     let defaults = options(5);
     let next_to_kept = engine.applied(&defaults, &[false, true, true, false]);
     assert_eq!(next_to_kept.noise_scale, InfillOptions::CALIBRATED_GUIDED_NOISE_SCALE);
+    // One scale throughout unless a request asks for a calmer opening.
+    assert_eq!(next_to_kept.opening_noise_scale, InfillOptions::CALIBRATED_GUIDED_NOISE_SCALE);
     assert_eq!(next_to_kept.repeat_offset, InfillOptions::CALIBRATED_GUIDED_REPEAT_OFFSET);
     assert_eq!(next_to_kept.repeat_distance_offsets, InfillOptions::CALIBRATED_REPEAT_DISTANCE_OFFSETS);
     assert_eq!(next_to_kept.redraw_copies, InfillOptions::DEFAULT_REDRAW_COPIES);
     // From scratch: the draft's pass...
     let from_scratch = engine.applied(&defaults, &[true; 4]);
     assert_eq!((from_scratch.noise_scale, from_scratch.repeat_offset), (1.0, InfillOptions::CALIBRATED_REPEAT_OFFSET));
+    assert_eq!(from_scratch.opening_noise_scale, 1.0);
     assert!(from_scratch.repeat_distance_offsets.is_empty());
     assert_eq!(from_scratch.redraw_copies, 0);
     // ...and the revision's, which is guided by the draft's own ends but keeps scale 1.
     let revision = engine.applied(&revision_options(&defaults), &[false, true, true, false]);
     assert_eq!(revision.context_guidance, InfillOptions::DEFAULT_CONTEXT_GUIDANCE);
     assert_eq!((revision.noise_scale, revision.repeat_offset), (1.0, InfillOptions::CALIBRATED_REVISION_REPEAT_OFFSET));
+    assert_eq!(revision.opening_noise_scale, 1.0);
     assert!(revision.repeat_distance_offsets.is_empty());
     assert_eq!(revision.redraw_copies, 0);
     // Without context guidance the scale is 1 next to kept bars too; a request's own scale
     // wins everywhere.
     let unguided = InfillOptions { context_guidance: 0.0, ..options(5) };
     assert_eq!(engine.applied(&unguided, &[false, true]).noise_scale, 1.0);
+    assert_eq!(engine.applied(&unguided, &[false, true]).opening_noise_scale, 1.0);
     let own = InfillOptions { noise_scale: Some(0.8), ..options(5) };
     assert_eq!(engine.applied(&own, &[false, true]).noise_scale, 0.8);
     assert_eq!(engine.applied(&revision_options(&own), &[false, true]).noise_scale, 0.8);
+    assert_eq!(engine.applied(&own, &[false, true]).opening_noise_scale, 0.8);
+    assert_eq!(engine.applied(&own, &[true, true]).opening_noise_scale, 0.8);
+    assert_eq!(engine.applied(&revision_options(&own), &[false, true]).opening_noise_scale, 0.8);
+    let own_opening = InfillOptions { opening_noise_scale: Some(0.6), ..own.clone() };
+    assert_eq!(engine.applied(&own_opening, &[false, true]).opening_noise_scale, 0.6);
+    assert_eq!(engine.applied(&own_opening, &[true, true]).opening_noise_scale, 0.6);
     // And it changes the result next to kept bars.
     let clip = clip();
     let middle = BarSelection::range(4, 11, clip.bars);
     let at_one = InfillOptions { noise_scale: Some(1.0), ..options(5) };
     assert_ne!(infill(&engine, &clip, &middle, &defaults), infill(&engine, &clip, &middle, &at_one));
+    // The opening scales fresh noise, which only a stochastic sampler draws (η > 0).
+    let stochastic = InfillOptions { sampler: Sampler::DEFAULT, ..options(5) };
+    let calm_opening = InfillOptions { opening_noise_scale: Some(0.3), ..stochastic.clone() };
+    assert_ne!(infill(&engine, &clip, &middle, &stochastic), infill(&engine, &clip, &middle, &calm_opening));
+    let deterministic = InfillOptions { opening_noise_scale: Some(0.3), ..options(5) };
+    assert_eq!(infill(&engine, &clip, &middle, &defaults), infill(&engine, &clip, &middle, &deterministic));
 }
 
 #[test]

@@ -37,7 +37,7 @@ use crate::melody::{Melody, Note};
 use crate::prior::repeats::RepeatLogits;
 use crate::prior::{PriorTransformer, TrainedPrior};
 use crate::sample::repeats::draw_choice;
-use crate::sample::{sample, KnownLatents, RepeatPlan, SampleError, SampleRequest, Sampler};
+use crate::sample::{sample, KnownLatents, OpeningNoise, RepeatPlan, SampleError, SampleRequest, Sampler};
 use crate::time::{Step, BARS_PER_SEGMENT, STEPS_PER_BAR};
 use crate::train::normal_tensor;
 use crate::vae::segments::{melody_from_segments, segment_count, to_segments};
@@ -139,6 +139,10 @@ pub struct InfillOptions {
     /// The sampler's noise scale at temperature 1 (the two multiply); `None`: the calibrated
     /// scale for the request (see [`Self::CALIBRATED_GUIDED_NOISE_SCALE`]).
     pub noise_scale: Option<f64>,
+    /// The noise scale of the first [`Self::OPENING_STEPS`] of the steps instead (see
+    /// [`crate::sample::OpeningNoise`] and [`Self::opening_noise_scale`]); `None`: the noise
+    /// scale throughout.
+    pub opening_noise_scale: Option<f64>,
 }
 
 /// Whether generated segments may repeat other segments note for note.
@@ -168,6 +172,8 @@ pub struct AppliedOptions {
     pub redraw_copies: usize,
     /// The sampler's noise scale at temperature 1.
     pub noise_scale: f64,
+    /// The noise scale of the first [`InfillOptions::OPENING_STEPS`] of the steps.
+    pub opening_noise_scale: f64,
 }
 
 impl AppliedOptions {
@@ -198,6 +204,7 @@ impl Default for InfillOptions {
             repeat_distance_offsets: None,
             redraw_copies: Self::DEFAULT_REDRAW_COPIES,
             noise_scale: None,
+            opening_noise_scale: None,
         }
     }
 }
@@ -252,10 +259,25 @@ impl InfillOptions {
     /// it made rhythms far busier than real ones.
     pub const CALIBRATED_GUIDED_NOISE_SCALE: f64 = 1.45;
 
+    /// The share of the steps, from the noisiest, whose fresh noise is drawn at the opening's
+    /// scale ([`Self::opening_noise_scale`]; 3 of the default sampler's 10). The noisiest steps
+    /// settle what the generated latents become as a whole, their register above all
+    /// (BENCHMARKS.md, prior v8 and session 24).
+    pub const OPENING_STEPS: f64 = 0.3;
+
     /// The noise scale this request uses at temperature 1: its own, or the calibrated one for
     /// whether context guidance acts on kept bars.
     pub fn noise_scale(&self, guided_by_kept_bars: bool) -> f64 {
         self.noise_scale.unwrap_or(if guided_by_kept_bars { Self::CALIBRATED_GUIDED_NOISE_SCALE } else { 1.0 })
+    }
+
+    /// The noise scale of the opening steps at temperature 1: the request's own, or else its
+    /// noise scale (one scale throughout). A calmer opening keeps the register of new bars
+    /// next to kept ones as steady as real tunes keep theirs, and their rhythm closer to the
+    /// kept bars', but it costs pitch OA variance below the paper's row, so it is off by
+    /// default (BENCHMARKS.md, session 24).
+    pub fn opening_noise_scale(&self, guided_by_kept_bars: bool) -> f64 {
+        self.opening_noise_scale.unwrap_or(self.noise_scale(guided_by_kept_bars))
     }
 
     /// The context guidance weight this request gets from a prior trained with clean context
@@ -399,6 +421,7 @@ impl Engine {
             },
             redraw_copies: if next_to_kept { options.redraw_copies } else { 0 },
             noise_scale: options.noise_scale(guided),
+            opening_noise_scale: options.opening_noise_scale(guided),
         }
     }
 
@@ -545,6 +568,10 @@ impl Engine {
             generate: &generate,
             variations,
             temperature: options.temperature * applied.noise_scale,
+            opening_noise: Some(OpeningNoise {
+                fraction: InfillOptions::OPENING_STEPS,
+                temperature: options.temperature * applied.opening_noise_scale,
+            }),
             seed: options.seed,
             sampler: options.sampler,
             resample: options.resample,
@@ -616,6 +643,8 @@ impl Engine {
                 sampler: redraw_sampler(options.sampler),
                 context_guidance: 0.0,
                 clean_steps: 0.0,
+                // A redraw is a short pass amid settled segments: one scale throughout.
+                opening_noise: None,
                 ..request
             };
             let redrawn_latents = sample(&predict, &self.prior.schedule, &request, cancel, &mut |_| {})?;
@@ -745,6 +774,7 @@ pub fn revision_options(options: &InfillOptions) -> InfillOptions {
         repeat_distance_offsets: Some(Vec::new()),
         redraw_copies: 0,
         noise_scale: Some(options.noise_scale.unwrap_or(1.0)),
+        opening_noise_scale: Some(options.opening_noise_scale.or(options.noise_scale).unwrap_or(1.0)),
         ..options.clone()
     }
 }

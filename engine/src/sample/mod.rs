@@ -32,6 +32,11 @@
 //!   context throughout; w > 1 follows the kept bars more closely than either (BENCHMARKS.md).
 //!   It replaces the clean start, and costs a second row per variation in every evaluation.
 //! - **Temperature** scales the initial noise and every fresh noise draw.
+//! - **A calmer opening** ([`OpeningNoise`]): the fresh noise of the first steps, the noisiest,
+//!   can be drawn at another temperature than the rest's. Those steps settle what the generated
+//!   latents become as a whole, their register above all; the later ones settle detail such as
+//!   the rhythm. (Karras et al., 2022, §4, inflate the fresh noise over a range of noise levels
+//!   only, for the same reason: what the noise corrects differs along the process.)
 //! - **Repeat plans** ([`repeats`]): a latent the plan makes a repeat of a known latent is known,
 //!   with that value; one it makes a repeat of a generated latent is set equal to it after every
 //!   step.
@@ -96,6 +101,16 @@ impl Sampler {
     }
 }
 
+/// The temperature of the fresh noise drawn by the first steps (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct OpeningNoise {
+    /// The fraction of the reverse steps, from the noisiest, that draw at `temperature`
+    /// (rounded to whole steps).
+    pub fraction: f64,
+    /// Their temperature, instead of the request's.
+    pub temperature: f64,
+}
+
 /// Why sampling stopped without a result.
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
@@ -115,6 +130,8 @@ pub struct SampleRequest<'a> {
     pub generate: &'a [bool],
     pub variations: usize,
     pub temperature: f64,
+    /// Another temperature for the fresh noise of the first steps; `None`: one throughout.
+    pub opening_noise: Option<OpeningNoise>,
     pub seed: u64,
     pub sampler: Sampler,
     /// Takes of every reverse step (RePaint's U); 1 is plain Algorithm 1.
@@ -221,7 +238,8 @@ pub fn sample(
     let noise_at_unit = |rng: &mut ChaCha8Rng| -> Result<Tensor> {
         normal_tensor(rng, v * t_len, dim, device)?.reshape((v, t_len, dim))
     };
-    let noise = |rng: &mut ChaCha8Rng| -> Result<Tensor> { noise_at_unit(rng)? * request.temperature };
+    let noise_at = |rng: &mut ChaCha8Rng, temperature: f64| -> Result<Tensor> { noise_at_unit(rng)? * temperature };
+    let noise = |rng: &mut ChaCha8Rng| -> Result<Tensor> { noise_at(rng, request.temperature) };
 
     let planned = Planned::new(request, v)?;
     // 1 where generated, 0 where known: [v, t, 1], broadcast over dims.
@@ -242,6 +260,14 @@ pub fn sample(
     let has_known = planned.generate.iter().flatten().any(|&g| !g);
     let context_guided = request.context_guidance > 0.0 && has_known;
     let clean_at = |i: usize| i < clean_count && !context_guided;
+    // The fresh noise of steps 0 .. opening_count is drawn at the opening's temperature.
+    let (opening_count, opening_temperature) = match request.opening_noise {
+        Some(opening) => {
+            ((opening.fraction.clamp(0.0, 1.0) * steps.len() as f64).round() as usize, opening.temperature)
+        }
+        None => (0, request.temperature),
+    };
+    let opening_noise = |rng: &mut ChaCha8Rng| -> Result<Tensor> { noise_at(rng, opening_temperature) };
     let mut x = paste(&noise(&mut rng)?, schedule.alpha_bar(steps[0]), clean_at(0), &mut rng)?;
     for (i, &t) in steps.iter().enumerate() {
         if cancel.load(Ordering::Relaxed) {
@@ -277,7 +303,9 @@ pub fn sample(
             } else {
                 guided_noise(predict_noise, request, clean_at(i), &planned, &x, alpha_bar, (&mask, &known_mask))?
             };
-            x = reverse_step(schedule, request, &x, eps, (t, prev), &mut rng, &noise)?;
+            let fresh_noise: &dyn Fn(&mut ChaCha8Rng) -> Result<Tensor> =
+                if i < opening_count { &opening_noise } else { &noise };
+            x = reverse_step(schedule, request, &x, eps, (t, prev), &mut rng, fresh_noise)?;
             x = paste(&x, alpha_bar_prev, clean_at(i + 1), &mut rng)?;
         }
         progress((i + 1) as f32 / steps.len() as f32);
@@ -458,6 +486,7 @@ mod tests {
             generate,
             variations: 3,
             temperature: 1.0,
+            opening_noise: None,
             seed,
             sampler,
             resample: 1,
@@ -683,6 +712,41 @@ mod tests {
         };
         assert_eq!(run(5), run(5));
         assert_ne!(run(5), run(6));
+    }
+
+    #[test]
+    fn the_opening_s_temperature_scales_the_fresh_noise_of_the_first_steps_only() {
+        let schedule = NoiseSchedule::default();
+        let known = zeros(4, 2, &Device::Cpu).unwrap();
+        let generate = [true; 4];
+        let sampler = Sampler::Ddim { steps: 10, eta: 1.0, spacing: Spacing::Uniform };
+        // What the model sees at every step. Every noise draw takes the same values from the
+        // seed's stream whatever its temperature, so runs differ only where a temperature does.
+        let inputs = |temperature: f64, opening_noise: Option<OpeningNoise>| {
+            let seen = std::cell::RefCell::new(Vec::new());
+            let predict = |x: &Tensor, _: &[f32]| {
+                seen.borrow_mut().push(x.flatten_all()?.to_vec1::<f32>()?);
+                x * 0.1
+            };
+            let request = SampleRequest { temperature, opening_noise, ..request(&known, &generate, sampler, 3) };
+            sample(&predict, &schedule, &request, &AtomicBool::new(false), &mut |_| {}).unwrap();
+            seen.into_inner()
+        };
+        let opening = |fraction, temperature| Some(OpeningNoise { fraction, temperature });
+        // Half the steps calm (temperature 0), the rest at 1; against all ten calm.
+        let half = inputs(1.0, opening(0.5, 0.0));
+        let all = inputs(1.0, opening(1.0, 0.0));
+        // Steps 0-4 draw their fresh noise at 0 in both, step 5 at 1 in the first only: the
+        // inputs agree up to step 5 and part at step 6, the first to see step 5's noise.
+        assert_eq!(half[..6], all[..6]);
+        assert_ne!(half[6], all[6]);
+        // The initial noise keeps the request's temperature: the first step sees it.
+        assert!(half[0].iter().any(|&v| v != 0.0));
+        // An opening at the request's own temperature, or over no steps, changes nothing.
+        let plain = inputs(1.0, None);
+        assert_eq!(inputs(1.0, opening(0.5, 1.0)), plain);
+        assert_eq!(inputs(1.0, opening(0.0, 0.0)), plain);
+        assert_ne!(half, plain);
     }
 
     #[test]
