@@ -92,31 +92,6 @@ fn score(rows: &[Row<'_>], pairs: &[(&str, &str)], truth: &SetStats) -> Scores {
         .iter()
         .map(|(a, b)| (format!("{a}-{b}"), paired_difference_standard_errors(&draws[a], &draws[b], truth)))
         .collect();
-    if let Ok(path) = std::env::var("MELODY_DUMP") {
-        let mut out = String::new();
-        for (name, melodies, _) in rows {
-            for (k, melody) in melodies.iter().enumerate() {
-                let (p, d) = frame_overlaps(&melody.notes, melody.bars);
-                let windows = two_bar_windows(melody);
-                let stats: Vec<String> = windows
-                    .iter()
-                    .map(|w| {
-                        let n = w.len().max(1) as f64;
-                        let mean = w.iter().map(|&(_, p, _)| f64::from(p)).sum::<f64>() / n;
-                        let var = w.iter().map(|&(_, p, _)| (f64::from(p) - mean).powi(2)).sum::<f64>() / n;
-                        format!("{mean:.2}:{:.2}:{}", var.sqrt(), w.len())
-                    })
-                    .collect();
-                out += &format!(
-                    "{name} {k} {} | {} | {}\n",
-                    stats.join(" "),
-                    p.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(","),
-                    d.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(",")
-                );
-            }
-        }
-        std::fs::write(path, out).ok();
-    }
     let shapes = rows.iter().map(|(name, melodies, _)| (name.to_string(), Shape::of(melodies))).collect();
     let rows = stats.iter().map(|(name, stats)| (name.clone(), QualityRow::score(stats, truth))).collect();
     Scores { rows, stats, standard_errors, difference_standard_errors, shapes }
