@@ -774,7 +774,6 @@ pub fn revision_options(options: &InfillOptions) -> InfillOptions {
         repeat_distance_offsets: Some(Vec::new()),
         redraw_copies: 0,
         noise_scale: Some(options.noise_scale.unwrap_or(1.0)),
-        opening_noise_scale: Some(options.opening_noise_scale.or(options.noise_scale).unwrap_or(1.0)),
         ..options.clone()
     }
 }

@@ -1247,14 +1247,15 @@ fn bench(args: BenchArgs) -> Result<()> {
     let (slow_p50, slow_p95) = time(&selection, slow, args.ancestral_runs.max(1))?;
     // Every bar regenerated: generation from scratch, a draft and its revision.
     let (whole_p50, whole_p95) = time(&BarSelection::all(32), fast.clone(), args.runs.max(1))?;
+    let applied = engine.applied(&fast, &selection.segments_of_clip(32));
     let report = serde_json::json!({
         "task": "infill 8 bars of a 32-bar clip, 4 variations",
         "threads": candle_core::utils::get_num_threads(),
         "default": {
             "sampler": format!("{:?}", Sampler::DEFAULT),
             "context_guidance": fast.context_guidance,
-            "noise_scale": engine.applied(&fast, &selection.segments_of_clip(32)).noise_scale,
-            "opening_noise_scale": engine.applied(&fast, &selection.segments_of_clip(32)).opening_noise_scale,
+            "noise_scale": applied.noise_scale,
+            "opening_noise_scale": applied.opening_noise_scale,
             "p50_ms": fast_p50, "p95_ms": fast_p95, "runs": args.runs,
         },
         "ancestral": {"sampler": "Ancestral (1000 steps)", "context_guidance": 0.0, "p50_ms": slow_p50, "p95_ms": slow_p95, "runs": args.ancestral_runs},

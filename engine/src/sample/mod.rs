@@ -238,8 +238,7 @@ pub fn sample(
     let noise_at_unit = |rng: &mut ChaCha8Rng| -> Result<Tensor> {
         normal_tensor(rng, v * t_len, dim, device)?.reshape((v, t_len, dim))
     };
-    let noise_at = |rng: &mut ChaCha8Rng, temperature: f64| -> Result<Tensor> { noise_at_unit(rng)? * temperature };
-    let noise = |rng: &mut ChaCha8Rng| -> Result<Tensor> { noise_at(rng, request.temperature) };
+    let noise = |rng: &mut ChaCha8Rng| -> Result<Tensor> { noise_at_unit(rng)? * request.temperature };
 
     let planned = Planned::new(request, v)?;
     // 1 where generated, 0 where known: [v, t, 1], broadcast over dims.
@@ -260,14 +259,13 @@ pub fn sample(
     let has_known = planned.generate.iter().flatten().any(|&g| !g);
     let context_guided = request.context_guidance > 0.0 && has_known;
     let clean_at = |i: usize| i < clean_count && !context_guided;
-    // The fresh noise of steps 0 .. opening_count is drawn at the opening's temperature.
-    let (opening_count, opening_temperature) = match request.opening_noise {
-        Some(opening) => {
-            ((opening.fraction.clamp(0.0, 1.0) * steps.len() as f64).round() as usize, opening.temperature)
+    // The temperature of step i's fresh noise: the opening's in its first steps.
+    let fresh_temperature = |i: usize| match request.opening_noise {
+        Some(opening) if (i as f64) < (opening.fraction.clamp(0.0, 1.0) * steps.len() as f64).round() => {
+            opening.temperature
         }
-        None => (0, request.temperature),
+        _ => request.temperature,
     };
-    let opening_noise = |rng: &mut ChaCha8Rng| -> Result<Tensor> { noise_at(rng, opening_temperature) };
     let mut x = paste(&noise(&mut rng)?, schedule.alpha_bar(steps[0]), clean_at(0), &mut rng)?;
     for (i, &t) in steps.iter().enumerate() {
         if cancel.load(Ordering::Relaxed) {
@@ -303,9 +301,8 @@ pub fn sample(
             } else {
                 guided_noise(predict_noise, request, clean_at(i), &planned, &x, alpha_bar, (&mask, &known_mask))?
             };
-            let fresh_noise: &dyn Fn(&mut ChaCha8Rng) -> Result<Tensor> =
-                if i < opening_count { &opening_noise } else { &noise };
-            x = reverse_step(schedule, request, &x, eps, (t, prev), &mut rng, fresh_noise)?;
+            let fresh_noise = |rng: &mut ChaCha8Rng| -> Result<Tensor> { noise_at_unit(rng)? * fresh_temperature(i) };
+            x = reverse_step(schedule, request, &x, eps, (t, prev), &mut rng, &fresh_noise)?;
             x = paste(&x, alpha_bar_prev, clean_at(i + 1), &mut rng)?;
         }
         progress((i + 1) as f32 / steps.len() as f32);
