@@ -73,19 +73,26 @@ impl Capture {
     /// Moves the capture to song beat `song_beats`, reached continuously from the last call unless
     /// `continuous` is false. Crossing the region end completes the pass.
     pub fn advance(&mut self, song_beats: f64, continuous: bool, beats_per_sample: f64) {
-        let position = self.region.position(song_beats);
+        let mut position = self.region.position(song_beats);
+        let length = self.region.length_beats();
         match self.last_position {
-            Some(last) if continuous => {
-                // Moving backwards while playing continuously means the region end was crossed.
-                if position + beats_per_sample < last {
-                    self.complete_pass();
-                }
+            // Far backwards while playing on: the region end was crossed.
+            Some(last) if continuous && last - position > length / 2.0 => self.complete_pass(),
+            // A hair backwards is the host's rounding: time stands still.
+            Some(last) if continuous && same_place(position, last, beats_per_sample) => position = position.max(last),
+            Some(last) if continuous && position >= last => {}
+            // A jump from the region end to its start is a loop the host did not announce.
+            Some(last)
+                if same_place(last, length, beats_per_sample) && same_place(position, 0.0, beats_per_sample) =>
+            {
+                self.complete_pass()
             }
             _ => {
                 self.interrupt();
-                // A pass that starts within a couple of samples of the region start is whole.
-                self.pass_is_whole = same_place(position, 0.0, beats_per_sample)
-                    || same_place(position, self.region.length_beats(), beats_per_sample);
+                // A pass that starts within the host's rounding of the region start is whole. One
+                // that starts a hair before the region end is not: it would complete at once and
+                // hold a sliver; the whole pass after it starts at the region start.
+                self.pass_is_whole = position <= length / 2.0 && same_place(position, 0.0, beats_per_sample);
             }
         }
         self.last_position = Some(position);
@@ -235,6 +242,34 @@ mod tests {
         // The second pass sees the carried part at its start and the new onset at 3.0.
         let second: Vec<(f64, f64)> = done[1].iter().map(|n| (n.start, n.length)).collect();
         assert_eq!(second, vec![(0.0, 1.0), (3.0, 1.0)]);
+    }
+
+    #[test]
+    fn a_loop_the_host_does_not_announce_completes_the_pass() {
+        let mut c = capture();
+        c.advance(0.0, false, BPS);
+        c.note_on(0, 60, 0.5);
+        c.advance(2.0, true, BPS);
+        c.note_off(0, 60);
+        // The block ended a rounding error short of the region end; the host then jumped back.
+        c.advance(4.0 - 1e-12, true, BPS);
+        c.advance(0.0, false, BPS);
+        let done = c.take_completed().expect("the pass completed");
+        assert_eq!(done.iter().map(|n| (n.start, n.length)).collect::<Vec<_>>(), vec![(0.0, 2.0)]);
+    }
+
+    #[test]
+    fn a_pass_starting_a_hair_before_the_region_end_is_not_whole() {
+        let mut c = capture();
+        // Play starts (after a rounding pre-roll) just before the region start, i.e. its end.
+        c.advance(-1e-4, false, BPS);
+        c.note_on(0, 72, 0.5);
+        c.advance(0.0, true, BPS);
+        c.note_off(0, 72);
+        assert!(c.take_completed().is_none(), "a sliver of a pass became the clip");
+        // The pass from the region start is whole.
+        let done = play(&mut c, 0.0, 4.5, &[(1.0, 1.0, 60)]);
+        assert_eq!(done.len(), 1);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! Regenerate, and hear the new bars in time with the song.
 //!
 //! - [`clip`]: the clip model and its region on the song timeline;
-//! - [`timeline`]: where a block lies on that timeline, from the host transport;
+//! - [`timeline`]: where a block lies on that timeline, from the host transport, whose beats
+//!   [`beat_unit`] turns into quarter notes;
 //! - [`capture`] and [`schedule`]: recording and playing notes on the audio thread;
 //! - [`processor`]: the real-time path of one block;
 //! - [`worker`]: the engine on a background thread;
@@ -10,6 +11,7 @@
 //! - [`editor`]: the window; [`export`]: the clip as a MIDI file; [`drag`]: that file dragged
 //!   out of the window.
 
+pub mod beat_unit;
 pub mod capture;
 pub mod clip;
 pub mod drag;
@@ -27,8 +29,9 @@ use std::sync::Arc;
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 use parking_lot::Mutex;
-use rebar_engine::time::BEATS_PER_BAR;
+use rebar_engine::time::{samples_to_beats, BEATS_PER_BAR};
 
+use crate::beat_unit::BeatUnit;
 use crate::clip::Region;
 use crate::params::{CaptureSource, PlayMode, RebarParams};
 use crate::processor::{BlockSettings, InputEvent, NoteIn, Output, Processor};
@@ -40,22 +43,32 @@ pub struct Rebar {
     shared: Arc<Shared>,
     worker: Option<Worker>,
     processor: Option<Processor>,
+    beat_unit: BeatUnit,
 }
 
 impl Default for Rebar {
     fn default() -> Self {
         let params = Arc::new(RebarParams::default());
         let shared = Arc::new(Shared { session: params.session.clone(), status: Mutex::new(Status::default()) });
-        Self { params, shared, worker: None, processor: None }
+        Self { params, shared, worker: None, processor: None, beat_unit: BeatUnit::default() }
     }
 }
 
 impl Rebar {
+    /// The host loop in quarter notes, where it is active and not empty.
+    fn host_loop(&self, transport: &Transport) -> Option<(f64, f64)> {
+        let scale = self.beat_unit.quarters_per_beat();
+        transport
+            .loop_range_beats()
+            .map(|(a, b)| (a * scale, b * scale))
+            .filter(|(a, b)| a.is_finite() && b.is_finite() && b > a)
+    }
+
     /// The block's settings from the parameters.
     fn settings(&self, transport: &Transport) -> BlockSettings {
         let p = &self.params;
         let bars_param = p.capture_bars.value().clamp(1, clip::MAX_BARS as i32) as u32;
-        let host_loop = transport.loop_range_beats().filter(|(a, b)| a.is_finite() && b.is_finite() && b > a);
+        let host_loop = self.host_loop(transport);
         let region = match (p.capture_source.value(), host_loop) {
             (CaptureSource::HostLoop, Some((start, end))) => Region {
                 start_beats: start,
@@ -182,13 +195,23 @@ impl Plugin for Rebar {
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         let transport = context.transport();
+        let samples = buffer.samples() as u32;
+        let block = match (transport.playing, transport.pos_beats(), transport.tempo) {
+            (true, Some(position), Some(bpm)) => Some((
+                position,
+                transport.time_sig_denominator,
+                samples_to_beats(f64::from(samples), bpm, f64::from(transport.sample_rate)),
+            )),
+            _ => None,
+        };
+        self.beat_unit.observe(block);
         let timeline = BlockTimeline::new(
             transport.playing,
-            transport.pos_beats(),
+            transport.pos_beats().map(|p| p * self.beat_unit.quarters_per_beat()),
             transport.tempo,
             transport.sample_rate,
-            buffer.samples() as u32,
-            transport.loop_range_beats(),
+            samples,
+            self.host_loop(transport),
         );
         let tempo = transport.tempo;
         let settings = self.settings(transport);
@@ -213,6 +236,10 @@ impl Plugin for Rebar {
                 let _ = context.borrow_mut().try_send_event(event);
             },
         );
+        let context = context.into_inner();
+        if processor.take_session_changed() {
+            context.mark_state_dirty();
+        }
         ProcessStatus::Normal
     }
 }

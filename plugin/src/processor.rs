@@ -6,6 +6,8 @@
 //! allocates, frees, locks or waits. It is independent of the plugin API, so tests drive it
 //! without a host.
 
+use std::sync::atomic::Ordering;
+
 use crossbeam_channel::TrySendError;
 
 use crate::capture::Capture;
@@ -115,9 +117,16 @@ impl Processor {
             self.bpm = bpm;
         }
 
+        // A block the host placed within its rounding of where the last one ended continues it,
+        // and starts exactly there: blocks then tile the timeline, so no note at a block edge
+        // is played twice or skipped, and capture sees time only move forwards.
         let continuous = match (timeline, self.expected_start) {
             (Some(t), Some(expected)) => same_place(t.start_beats, expected, t.beats_per_sample),
             _ => false,
+        };
+        let timeline = match (timeline, self.expected_start) {
+            (Some(t), Some(expected)) if continuous => Some(BlockTimeline { start_beats: expected, ..t }),
+            _ => timeline,
         };
         // A jump or a switch of variation silences what the scheduler left sounding.
         let variation_index = self.variation_index(settings);
@@ -196,6 +205,12 @@ impl Processor {
             self.expected_start = None;
         }
         self.hand_over_capture();
+    }
+
+    /// Whether the saved session changed since the last call (a new clip or new variations):
+    /// the host should then mark the project modified.
+    pub fn take_session_changed(&self) -> bool {
+        self.ends.session_changed.swap(false, Ordering::Relaxed)
     }
 
     /// Note-offs for every generated note still sounding, e.g. when processing stops.
@@ -292,7 +307,7 @@ mod tests {
         let (empty_tx, empty_clips) = bounded(2);
         empty_tx.send(Vec::with_capacity(CAPTURE_CAPACITY)).unwrap();
         std::mem::forget(empty_tx); // keep the channel open
-        let ends = AudioEnds { to_worker, playbacks: playback_rx, empty_clips };
+        let ends = AudioEnds { to_worker, playbacks: playback_rx, empty_clips, session_changed: Default::default() };
         Rig { processor: Processor::new(ends, Region { start_beats: 0.0, bars: 1 }), worker_inbox, playbacks }
     }
 

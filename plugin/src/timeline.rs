@@ -95,9 +95,19 @@ impl BlockTimeline {
     }
 }
 
+/// How far apart two song beats may be and still be the same place: a 64th of a beat, or two
+/// samples where that is more. Hosts report a block's position rounded to their own tick grid
+/// (Ardour counts 1,920 ticks a beat, Qtractor 960, older sequencers 96), so two blocks played
+/// back to back may seem up to a tick apart. A jump the user makes (a click in the ruler, a loop
+/// wrap the host did not announce) is far larger.
+pub fn position_tolerance(beats_per_sample: f64) -> f64 {
+    const HOST_TICK_BEATS: f64 = 1.0 / 64.0;
+    (beats_per_sample * 2.0).max(HOST_TICK_BEATS) + 1e-9
+}
+
 /// Whether two song beats are the same place, allowing for the host's rounding.
 pub fn same_place(a: f64, b: f64, beats_per_sample: f64) -> bool {
-    (a - b).abs() <= beats_per_sample * 2.0 + 1e-9
+    (a - b).abs() <= position_tolerance(beats_per_sample)
 }
 
 #[cfg(test)]
@@ -135,5 +145,19 @@ mod tests {
         assert_eq!(second, Some(Span { first_sample: 12_000, samples: 12_000, start_beats: 0.0 }));
         assert_eq!(b.expected_next_start(), 0.5);
         assert_eq!(b.beat_at(18_000), 0.25);
+    }
+
+    #[test]
+    fn positions_rounded_to_a_host_tick_are_the_same_place_and_a_real_jump_is_not() {
+        let bps = 1.0 / 24_000.0;
+        for ticks in [96.0, 960.0, 1920.0] {
+            // The next block's start as the host reports it: rounded to its tick grid.
+            let exact: f64 = 10.0 + 512.0 * bps;
+            let reported = (exact * ticks).round() / ticks;
+            assert!(same_place(reported, exact, bps), "{ticks} ticks a beat");
+            assert!(same_place((exact * ticks).floor() / ticks, exact, bps), "{ticks} ticks, truncated");
+        }
+        // A 32nd note away is a jump.
+        assert!(!same_place(10.0, 10.125, bps));
     }
 }

@@ -13,7 +13,7 @@
 //! into the host.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ pub struct Request {
     pub seed: u64,
     pub key_root: KeyRoot,
     pub key_scale: ScaleKind,
-    /// Infill from the kept bars as they are (clean context) instead of re-noised (Algorithm 1).
+    /// Let more new phrases repeat kept ones note for note (see [`STICKY_REDRAW_COPIES`]).
     pub stick_to_kept: bool,
     pub repeats: RepeatMode,
 }
@@ -81,6 +81,9 @@ pub struct AudioEnds {
     pub to_worker: Sender<ToWorker>,
     pub playbacks: Receiver<Box<Playback>>,
     pub empty_clips: Receiver<Vec<ClipNote>>,
+    /// Set by the worker when the saved session changed (a new clip, new variations), so the
+    /// audio thread can tell the host the project needs saving.
+    pub session_changed: Arc<AtomicBool>,
 }
 
 /// A running worker thread; dropping it stops the thread after its current job.
@@ -103,16 +106,25 @@ impl Worker {
         let published = shared.session.read().history.clone();
         let _ = playback_tx.try_send(Box::new(shared.session.read().playback()));
         let cancel = Arc::new(AtomicBool::new(false));
-        let job = Job { shared, playback_tx, empty_tx, engine: None, cancel: cancel.clone(), published };
+        let session_changed = Arc::new(AtomicBool::new(false));
+        let job = Job {
+            shared,
+            playback_tx,
+            empty_tx,
+            engine: None,
+            cancel: cancel.clone(),
+            published,
+            session_changed: session_changed.clone(),
+        };
         let thread = std::thread::Builder::new().name("rebar-worker".into()).spawn(move || job.run(requests))?;
-        let ends = AudioEnds { to_worker: to_worker.clone(), playbacks, empty_clips };
+        let ends = AudioEnds { to_worker: to_worker.clone(), playbacks, empty_clips, session_changed };
         Ok((Self { to_worker: Some(to_worker), cancel, thread: Some(thread) }, ends))
     }
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        self.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.cancel.store(true, Ordering::Relaxed);
         // The thread ends once every sender is gone; the audio ends go with the plugin.
         self.to_worker.take();
         if let Some(thread) = self.thread.take() {
@@ -129,6 +141,8 @@ struct Job {
     cancel: Arc<AtomicBool>,
     /// The history the audio thread last got, to notice a project loaded while active.
     published: Vec<Generation>,
+    /// See [`AudioEnds::session_changed`]. A session the host loaded is not a change to save.
+    session_changed: Arc<AtomicBool>,
 }
 
 /// How often the worker looks for a session the host replaced (a project or preset load).
@@ -154,6 +168,7 @@ impl Job {
                         session.clip = Some(clip);
                         drop(session);
                         self.shared.status.lock().revision += 1;
+                        self.session_changed.store(true, Ordering::Relaxed);
                     }
                 }
                 ToWorker::Regenerate(request) => self.regenerate(request),
@@ -195,6 +210,7 @@ impl Job {
                 nice_plug::nice_log!("Rebar regenerated in {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
                 status.last_error = None;
                 status.revision += 1;
+                self.session_changed.store(true, Ordering::Relaxed);
             }
             Err(message) => {
                 nice_plug::nice_warn!("Rebar could not regenerate: {message}");
