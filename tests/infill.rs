@@ -15,6 +15,7 @@ use rebar_engine::engine::{revision_options, BarSelection, Engine, EngineError, 
 use rebar_engine::eval::quality::{first_sixteen_bars, melody_stats};
 use rebar_engine::melody::scale::Scale;
 use rebar_engine::melody::{quantize, Melody, Note};
+use rebar_engine::metrics::OaForm;
 use rebar_engine::midi::{parse, MelodySelector};
 use rebar_engine::prior::{PriorConfig, TrainedPrior};
 use rebar_engine::sample::{KnownLatents, Sampler, Spacing};
@@ -56,7 +57,7 @@ fn prior_path() -> &'static PathBuf {
             valid: encode_tunes(&vae, &data.tunes, 0).unwrap(),
             provenance: serde_json::json!({"data": "fixtures"}),
             vae_preprocess: serde_json::to_value(&preprocess).unwrap(),
-            metric_truth: melody_stats(&first_sixteen_bars(&data.tunes)),
+            metric_truth: melody_stats(&first_sixteen_bars(&data.tunes), OaForm::Exact),
             init: None,
             device: Device::Cpu,
         };
@@ -503,10 +504,10 @@ fn the_infilling_evaluation_draws_the_prior_row_as_often_as_the_diffusion_row() 
     let data = build_dataset(&fixtures_dir(), &BuildOptions::default()).unwrap();
     let melodies = first_sixteen_bars(&data.tunes);
     assert!(!melodies.is_empty(), "the fixtures hold a tune of 16 bars");
-    let truth = melody_stats(&melodies);
     let pairs = |variations: usize| {
-        let report = evaluate_infill(&engine, &melodies, &truth, &InfillOptions { variations, ..options(5) }).unwrap();
-        let count = |row: &str| report.scores.stats[row].pitch.count;
+        let report = evaluate_infill(&engine, &melodies, &InfillOptions { variations, ..options(5) }).unwrap();
+        let scores = report.evaluation.score(&melodies, OaForm::Paper);
+        let count = |row: &str| scores.oa_stats[row].pitch.count;
         (count("prior"), count("diffusion"), count("interpolation"))
     };
     let (prior_once, _, interpolation_once) = pairs(1);
@@ -517,4 +518,25 @@ fn the_infilling_evaluation_draws_the_prior_row_as_often_as_the_diffusion_row() 
     assert_eq!(interpolation, interpolation_once);
     assert!(prior > 2 * prior_once && prior >= 2 * 3 * melodies.len(), "{prior} against {prior_once}");
     assert!(prior * 2 > diffusion && diffusion * 2 > prior, "{prior} against {diffusion}");
+}
+
+#[test]
+fn the_quality_report_scores_against_the_real_tunes_evaluated_in_both_forms() {
+    use rebar_engine::eval::quality::{evaluate_infill, QualityReport};
+    let engine = engine();
+    let data = build_dataset(&fixtures_dir(), &BuildOptions::default()).unwrap();
+    let melodies = first_sixteen_bars(&data.tunes);
+    let report = evaluate_infill(&engine, &melodies, &options(6)).unwrap();
+    let quality = QualityReport::new(&report.evaluation, (&melodies, "test: the fixtures".into()), None);
+    assert_eq!(quality.reference, "test: the fixtures");
+    // The real tunes are the reference: their own row is perfect in either form.
+    for (scores, form) in [(&quality.paper_form, OaForm::Paper), (&quality.exact_form, OaForm::Exact)] {
+        let test = scores.rows["test"];
+        let columns = [test.pitch_consistency, test.pitch_variance, test.duration_consistency, test.duration_variance];
+        assert_eq!(columns, [1.0; 4]);
+        assert_eq!(scores.reference_oa_stats, melody_stats(&melodies, form));
+    }
+    let json = serde_json::to_value(&quality).unwrap();
+    assert_eq!(json["reference"], "test: the fixtures");
+    assert!(json["rows"]["diffusion"].is_object() && json["exact_form"]["rows"]["diffusion"].is_object(), "{json}");
 }

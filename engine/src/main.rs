@@ -12,12 +12,13 @@ use rebar_engine::data::{build_dataset, load_dataset, save_dataset, BuildOptions
 use rebar_engine::engine::{revision_options, BarSelection, Engine, InfillOptions, Repeats};
 use rebar_engine::eval::figure::infill_figure;
 use rebar_engine::eval::quality::{
-    evaluate_infill, evaluate_uncond, first_sixteen_bars, infill_selection, melody_stats, EVAL_BARS, INFILL_BARS,
+    evaluate_infill, evaluate_uncond, first_sixteen_bars, infill_selection, melody_stats, QualityReport, EVAL_BARS,
+    INFILL_BARS,
 };
 use rebar_engine::eval::recon::reconstruction_accuracy;
 use rebar_engine::melody::scale::Scale;
 use rebar_engine::melody::{quantize, roll, Melody};
-use rebar_engine::metrics::SetStats;
+use rebar_engine::metrics::{OaForm, SetStats};
 use rebar_engine::midi::{read_file, write_melody, MelodySelector};
 use rebar_engine::prior::{PriorConfig, TrainedPrior};
 use rebar_engine::sample::{KnownLatents, Sampler, Spacing};
@@ -443,9 +444,14 @@ struct EvalArgs {
     /// distinct 2-bar windows of the folder (MusicVAE Table 1).
     #[arg(long, value_enum)]
     task: EvalTask,
-    /// Folder of MIDI files to evaluate on.
+    /// Folder of MIDI files to evaluate on. infill and uncond score every row against the first
+    /// 16 bars of its tunes (those that have 16 bars).
     #[arg(long)]
     midi_dir: PathBuf,
+    /// infill and uncond: a second reference, e.g. the training set's folder; every row is also
+    /// scored against the first 16 bars of its tunes.
+    #[arg(long)]
+    reference_dir: Option<PathBuf>,
     /// Where to write the figures. infill also draws its piano-roll figure beside it (.png).
     #[arg(long)]
     json: PathBuf,
@@ -753,7 +759,6 @@ fn eval(args: EvalArgs) -> Result<()> {
         EvalTask::Infill | EvalTask::Uncond => {
             let vae = load_vae(args.vae.as_deref())?;
             let prior = load_prior(args.prior.as_deref(), &vae.device)?;
-            let truth = prior.metric_truth;
             let engine = Engine::new(vae, prior)?;
             let sampler = if args.steps == 0 {
                 Sampler::Ancestral
@@ -777,9 +782,21 @@ fn eval(args: EvalArgs) -> Result<()> {
                 ..args.calibration.apply(InfillOptions::default())
             };
             let test = first_sixteen_bars(&data.tunes);
-            let (task, n, scores) = if matches!(args.task, EvalTask::Infill) {
-                anyhow::ensure!(!test.is_empty(), "no tune of {} has 16 bars", args.midi_dir.display());
-                let report = evaluate_infill(&engine, &test, &truth, &options)?;
+            anyhow::ensure!(!test.is_empty(), "no tune of {} has 16 bars", args.midi_dir.display());
+            let second = match &args.reference_dir {
+                Some(dir) => {
+                    let tunes = build_dataset(dir, &BuildOptions::default())
+                        .with_context(|| format!("reading {}", dir.display()))?
+                        .tunes;
+                    let melodies = first_sixteen_bars(&tunes);
+                    anyhow::ensure!(!melodies.is_empty(), "no tune of {} has 16 bars", dir.display());
+                    let words = sixteen_bars_of(melodies.len(), dir);
+                    Some((melodies, words))
+                }
+                None => None,
+            };
+            let (task, n, evaluation) = if matches!(args.task, EvalTask::Infill) {
+                let report = evaluate_infill(&engine, &test, &options)?;
                 let figure = args.json.with_extension("png");
                 let columns: Vec<[&Melody; 4]> = report.examples.iter().map(|e| [&e[0], &e[1], &e[2], &e[3]]).collect();
                 infill_figure(&figure, &columns, INFILL_BARS)
@@ -788,22 +805,21 @@ fn eval(args: EvalArgs) -> Result<()> {
                     "figure: {} (columns: tunes; rows: original, diffusion, interpolation, prior)",
                     figure.display()
                 );
-                ("infill", test.len() * options.variations, report.scores)
+                ("infill", test.len() * options.variations, report.evaluation)
             } else {
                 let options = InfillOptions { variations: 1, ..options.clone() };
-                ("uncond", args.samples, evaluate_uncond(&engine, &test, args.samples, &truth, &options)?)
+                ("uncond", args.samples, evaluate_uncond(&engine, &test, args.samples, &options)?)
             };
+            let quality = QualityReport::new(
+                &evaluation,
+                (&test, format!("test: {}", sixteen_bars_of(test.len(), &args.midi_dir))),
+                second.as_ref().map(|(melodies, words)| (&melodies[..], format!("second: {words}"))),
+            );
             let selection = if task == "infill" { infill_selection() } else { BarSelection::all(EVAL_BARS) };
             let applied = engine.applied(&options, &selection.segments_of_clip(EVAL_BARS));
-            serde_json::json!({
+            let mut report = serde_json::json!({
                 "task": task,
                 "n_sequences": n,
-                "rows": scores.rows,
-                "oa_stats": scores.stats,
-                "standard_errors": scores.standard_errors,
-                "difference_standard_errors": scores.difference_standard_errors,
-                "shape": scores.shapes,
-                "truth_oa_stats": truth,
                 "sampler": {
                     "kind": format!("{sampler:?}"),
                     "steps": sampler.evaluations(&engine.prior.schedule),
@@ -833,8 +849,15 @@ fn eval(args: EvalArgs) -> Result<()> {
                         })
                     }),
                 },
-                "seconds": started.elapsed().as_secs_f64(),
-            })
+            });
+            // The quality figures beside the task's own fields, at the top level.
+            if let (Some(report), serde_json::Value::Object(quality)) =
+                (report.as_object_mut(), serde_json::to_value(&quality)?)
+            {
+                report.extend(quality);
+                report.insert("seconds".into(), started.elapsed().as_secs_f64().into());
+            }
+            report
         }
     };
     let text = serde_json::to_string_pretty(&report)?;
@@ -842,6 +865,11 @@ fn eval(args: EvalArgs) -> Result<()> {
         .with_context(|| format!("writing {}", args.json.display()))?;
     println!("{text}\n{:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// "first 16 bars of the N tunes of DIR": a reference set in words.
+fn sixteen_bars_of(tunes: usize, dir: &Path) -> String {
+    format!("first 16 bars of the {tunes} tunes of {} that have 16 bars", dir.display())
 }
 
 /// The VAE at `path`, or the embedded one.
@@ -1211,7 +1239,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
 
 /// The framewise OA statistics of the first 16 bars of the training tunes that have them.
 fn training_truth(tunes: &[rebar_engine::data::Tune]) -> SetStats {
-    melody_stats(&first_sixteen_bars(tunes))
+    melody_stats(&first_sixteen_bars(tunes), OaForm::Exact)
 }
 
 fn bench(args: BenchArgs) -> Result<()> {
