@@ -288,9 +288,12 @@ pub struct Shape {
     /// melodic motion the interval prior shapes (see [`crate::vae::intervals`]).
     pub interval_histogram: Vec<f64>,
     /// Of the 4-bar frames that hold notes, the fraction whose notes all have one length: their
-    /// duration Gaussian has σ = 0, so their duration OA with any different frame is 0, the
-    /// metric's extreme values.
+    /// duration Gaussian has σ = 0, the metric's extreme case (two such frames overlap fully in
+    /// the paper's form whatever their lengths; in the exact form, not at all unless equal).
     pub uniform_rhythm_frames: f64,
+    /// Of the adjacent-frame pairs, the fraction whose OA is 1 (to 10⁻⁹), [pitch, duration]:
+    /// repeats, and in the paper's form every pair of equal spread.
+    pub full_overlap_pairs: [f64; 2],
     /// Mean pitch OA of each pair of adjacent frames, by the pair's place in the melody: where
     /// (at the selection's edges or inside it) self-similarity is lost.
     pub pitch_oa_by_pair: Vec<f64>,
@@ -374,6 +377,8 @@ impl Shape {
             repeat_distances: repeat_distances.iter().map(|&n| n as f64 / melodies.len().max(1) as f64).collect(),
             register_step: register_moves / register_pairs.max(1) as f64,
             uniform_rhythm_frames: uniform_frames as f64 / frames.max(1) as f64,
+            full_overlap_pairs: [&pitch, &duration]
+                .map(|oas| oas.iter().filter(|oa| **oa > 1.0 - 1e-9).count() as f64 / oas.len().max(1) as f64),
             interval_histogram: {
                 let intervals = interval_counts.iter().sum::<usize>().max(1) as f64;
                 interval_counts.iter().map(|&c| c as f64 / intervals).collect()
