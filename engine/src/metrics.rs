@@ -42,7 +42,7 @@ const MIN_STD: f64 = 1e-3;
 pub enum OaForm {
     /// The authors' released `overlapping_area`: the figure Table 1 reports.
     Paper,
-    /// ∫ min(p₁, p₂), with σ floored at [`MIN_STD`].
+    /// ∫ min(p₁, p₂), with σ floored at 10⁻³ (in the feature's unit).
     Exact,
 }
 
