@@ -16,8 +16,8 @@
 //!
 //! Without `ardour7-lua` on the PATH (Debian/Ubuntu package `ardour`) the tests print why and
 //! pass, unless `REBAR_REQUIRE_ARDOUR=1`, which makes a missing Ardour a failure.
-//! `REBAR_VST3_BUNDLE` names a built `Rebar.vst3` to test; without it the tests first run
-//! `cargo xtask bundle rebar-plugin --release`, so the bundle matches the source.
+//! `REBAR_VST3_BUNDLE` names a built `Rebar.vst3` to test; without it the tests bundle the
+//! plugin library the other end-to-end tests build, so the bundle matches the source.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,7 +46,9 @@ fn ardour_available() -> bool {
     found
 }
 
-/// The VST3 bundle under test: `REBAR_VST3_BUNDLE`, or the workspace's, bundled once per run.
+/// The VST3 bundle under test: `REBAR_VST3_BUNDLE`, or a bundle laid out around the plugin
+/// library the other end-to-end tests build (release, with nice-plug's allocation checks, so an
+/// allocation on Ardour's audio thread fails the run too), so nothing is built twice.
 fn bundle() -> PathBuf {
     static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
     BUNDLE
@@ -54,14 +56,12 @@ fn bundle() -> PathBuf {
             if let Some(path) = std::env::var_os("REBAR_VST3_BUNDLE") {
                 return PathBuf::from(path);
             }
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .current_dir(root())
-                .args(["xtask", "bundle", "rebar-plugin", "--release"])
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "bundling the plugin failed");
-            root().join("target").join("bundled").join("Rebar.vst3")
+            let library = rebar_tests::built_plugin();
+            let bundle = library.parent().expect("a folder").join("Rebar.vst3");
+            let module = bundle.join("Contents").join(format!("{}-linux", std::env::consts::ARCH));
+            std::fs::create_dir_all(&module).expect("the bundle folder is created");
+            std::fs::copy(&library, module.join("Rebar.so")).expect("the module is copied");
+            bundle
         })
         .clone()
 }

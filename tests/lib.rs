@@ -1,8 +1,69 @@
 //! Shared helpers for the end-to-end tests.
 
 use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
 
 /// The folder of real tunes the tests read: public-domain tunes copied from the corpus.
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The plugin library (one binary with both the CLAP and the VST3 entry points), built once per
+/// test run, in release and with nice-plug's `assert_process_allocs`, so an allocation or a
+/// free inside `process()` aborts the test. It goes to its own target directory, so this build
+/// never waits on (or replaces) the workspace's own release build.
+pub fn built_plugin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            let target = root.join("target").join("e2e");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .current_dir(&root)
+                .args(["build", "--release", "-p", "rebar-plugin", "--lib", "--features", "assert_process_allocs"])
+                .env("CARGO_TARGET_DIR", &target)
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building the plugin failed");
+            let name = if cfg!(target_os = "macos") {
+                "librebar_plugin.dylib"
+            } else if cfg!(windows) {
+                "rebar_plugin.dll"
+            } else {
+                "librebar_plugin.so"
+            };
+            target.join("release").join(name)
+        })
+        .clone()
+}
+
+/// The clip the plugin tests play: 8 bars of 4/4, a note on every eighth, each a sixteenth long,
+/// as (start beat, length in beats, key).
+pub fn eight_bar_melody() -> Vec<(f64, f64, u8)> {
+    let scale = [60u8, 62, 64, 65, 67, 69, 71, 72];
+    (0..64)
+        .map(|eighth| {
+            let start = f64::from(eighth) * 0.5;
+            (start, 0.25, scale[(eighth as usize * 3) % scale.len()])
+        })
+        .collect()
+}
+
+/// The session inside a saved plugin state (CLAP or VST3: nice-plug's JSON, after any length
+/// prefix), as JSON.
+pub fn session_from_state(bytes: &[u8]) -> Option<serde_json::Value> {
+    let json = &bytes[bytes.iter().position(|&b| b == b'{')?..];
+    let state: serde_json::Value = serde_json::from_slice(json).ok()?;
+    serde_json::from_str(state["fields"]["session"].as_str()?).ok()
+}
+
+/// A saved clip's (start beat, length, pitch) notes.
+pub fn clip_notes(clip: &serde_json::Value) -> Option<Vec<(f64, f64, u8)>> {
+    clip["notes"]
+        .as_array()?
+        .iter()
+        .map(|n| Some((n["start"].as_f64()?, n["length"].as_f64()?, u8::try_from(n["pitch"].as_u64()?).ok()?)))
+        .collect()
 }

@@ -9,12 +9,10 @@
 
 mod clap_host;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use clap_host::{Block, ClapHost, InNote, OutNote, Transport};
+use rebar_tests::{built_plugin, clip_notes, eight_bar_melody, session_from_state};
 
 const SAMPLE_RATE: f64 = 48_000.0;
 /// Not a divisor of a bar's length at these tempos, so blocks straddle bar lines and loop ends.
@@ -22,48 +20,19 @@ const BLOCK: u32 = 441;
 /// The clip: 8 bars of 4/4.
 const CLIP_BEATS: f64 = 32.0;
 
-/// The plugin binary, built once per test run with allocation checks on.
-fn plugin_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-            let target = root.join("target").join("e2e");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .current_dir(&root)
-                .args(["build", "--release", "-p", "rebar-plugin", "--lib", "--features", "assert_process_allocs"])
-                .env("CARGO_TARGET_DIR", &target)
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "building the plugin failed");
-            let name = if cfg!(target_os = "macos") {
-                "librebar_plugin.dylib"
-            } else if cfg!(windows) {
-                "rebar_plugin.dll"
-            } else {
-                "librebar_plugin.so"
-            };
-            target.join("release").join(name)
-        })
-        .clone()
-}
-
-/// One beat of the input clip's melody: a note on every beat and one on every off-beat eighth,
-/// each half as long as the gap to the next.
-fn input_notes() -> Vec<(f64, f64, u8)> {
-    let scale = [60u8, 62, 64, 65, 67, 69, 71, 72];
-    (0..64)
-        .map(|eighth| {
-            let start = f64::from(eighth) * 0.5;
-            (start, 0.25, scale[(eighth as usize * 3) % scale.len()])
-        })
-        .collect()
-}
-
 /// A played stretch of song time, block by block, with the input clip looping under it.
 struct Playhead {
     tempo: f64,
+    sample_rate: f64,
+    /// Samples per block.
+    block: u32,
+    /// The tick grid the host rounds each block's reported song position to (Ardour counts 1,920
+    /// ticks a beat, Qtractor 960); `None` reports it exactly.
+    ticks_per_beat: Option<f64>,
+    /// The meter the host reports, and how many quarter notes its reported beat counts: 1 as
+    /// CLAP defines it, 2 for a host that counts the half notes of 2/2 (Qtractor does).
+    meter: (u16, u16),
+    quarters_per_reported_beat: f64,
     /// Samples played so far in this stretch.
     played: u64,
     /// Song beat where the stretch started.
@@ -73,8 +42,23 @@ struct Playhead {
 }
 
 impl Playhead {
+    /// A stretch from the song start at [`SAMPLE_RATE`] in blocks of [`BLOCK`], reported exactly.
+    fn new(tempo: f64, host_loop: Option<(f64, f64)>) -> Self {
+        Self {
+            tempo,
+            sample_rate: SAMPLE_RATE,
+            block: BLOCK,
+            ticks_per_beat: None,
+            meter: (4, 4),
+            quarters_per_reported_beat: 1.0,
+            played: 0,
+            start_beat: 0.0,
+            host_loop,
+        }
+    }
+
     fn beats_per_sample(&self) -> f64 {
-        self.tempo / 60.0 / SAMPLE_RATE
+        self.tempo / 60.0 / self.sample_rate
     }
 
     /// The song beat at `sample` samples into the stretch (wrapping at the loop end).
@@ -93,7 +77,7 @@ impl Playhead {
         let mut events = Vec::new();
         let passes = (samples as f64 / samples_per_beat / CLIP_BEATS).ceil() as u64 + 1;
         for pass in 0..passes {
-            for &(start, length, key) in &input_notes() {
+            for &(start, length, key) in &eight_bar_melody() {
                 let song = pass as f64 * CLIP_BEATS + start - self.start_beat;
                 if song < 0.0 {
                     continue;
@@ -117,7 +101,7 @@ impl Playhead {
         let mut out = Vec::new();
         let end = self.played + samples;
         while self.played < end {
-            let frames = (end - self.played).min(u64::from(BLOCK)) as u32;
+            let frames = (end - self.played).min(u64::from(self.block)) as u32;
             let mut notes = Vec::new();
             while next < events.len() && events[next].0 < self.played + u64::from(frames) {
                 let (at, mut note) = events[next];
@@ -125,11 +109,15 @@ impl Playhead {
                 notes.push(note);
                 next += 1;
             }
-            let song_pos_beats = self.song_beat(self.played);
+            let reported = self.song_beat(self.played) / self.quarters_per_reported_beat;
+            let song_pos_beats = match self.ticks_per_beat {
+                Some(ticks) => (reported * ticks).round() / ticks,
+                None => reported,
+            };
             let transport = transport.then(|| {
-                let t = Transport::playing(self.tempo, song_pos_beats);
+                let t = Transport::playing(self.tempo, song_pos_beats).in_meter(self.meter.0, self.meter.1);
                 match self.host_loop {
-                    Some((a, b)) => t.looping(a, b),
+                    Some((a, b)) => t.looping(a / self.quarters_per_reported_beat, b / self.quarters_per_reported_beat),
                     None => t,
                 }
             });
@@ -145,8 +133,13 @@ impl Playhead {
 
 /// A loaded, activated plugin set up to capture 8 bars and regenerate bars 3–4 in one variation.
 fn plugin(capture_from_loop: bool) -> ClapHost {
-    let mut host = ClapHost::load(&plugin_binary()).expect("the built plugin loads");
-    host.activate(SAMPLE_RATE, BLOCK).expect("the plugin activates");
+    plugin_at(SAMPLE_RATE, BLOCK, capture_from_loop)
+}
+
+/// [`plugin`], activated at `sample_rate` for blocks of up to `max_block` samples.
+fn plugin_at(sample_rate: f64, max_block: u32, capture_from_loop: bool) -> ClapHost {
+    let mut host = ClapHost::load(&built_plugin()).expect("the built plugin loads");
+    host.activate(sample_rate, max_block).expect("the plugin activates");
     let source = if capture_from_loop { "Host loop" } else { "Bars from song start" };
     for (name, text) in [
         ("First bar", "3"),
@@ -167,19 +160,35 @@ fn set(host: &mut ClapHost, name: &str, text: &str) {
     host.set_param(id, value);
 }
 
+/// The saved session, as JSON.
+fn saved_session(host: &mut ClapHost) -> Option<serde_json::Value> {
+    session_from_state(&host.save_state().ok()?)
+}
+
 /// The saved session's newest variation: its (start beat, length, pitch) notes.
 fn newest_variation(host: &mut ClapHost) -> Option<Vec<(f64, f64, u8)>> {
-    let bytes = host.save_state().ok()?;
-    // nice-plug's CLAP stream holds a length prefix, then the JSON state.
-    let json = &bytes[bytes.iter().position(|&b| b == b'{')?..];
-    let state: serde_json::Value = serde_json::from_slice(json).ok()?;
-    let session: serde_json::Value = serde_json::from_str(state["fields"]["session"].as_str()?).ok()?;
-    let newest = session["history"].as_array()?.last()?.clone();
-    newest["clip"]["notes"]
-        .as_array()?
-        .iter()
-        .map(|n| Some((n["start"].as_f64()?, n["length"].as_f64()?, u8::try_from(n["pitch"].as_u64()?).ok()?)))
-        .collect()
+    clip_notes(&saved_session(host)?["history"].as_array()?.last()?["clip"])
+}
+
+/// The saved session's captured clip: its (start beat, length, pitch) notes.
+fn captured_clip(host: &mut ClapHost) -> Option<Vec<(f64, f64, u8)>> {
+    clip_notes(&saved_session(host)?["clip"])
+}
+
+/// Processes stopped-transport blocks, as a host does between passes, until `done` holds or
+/// `seconds` pass; returns whether it held.
+fn wait_for(host: &mut ClapHost, seconds: u64, mut done: impl FnMut(&mut ClapHost) -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let stopped = Some(Transport::stopped(120.0, 0.0));
+    while Instant::now() < deadline {
+        // 64 samples: no more than any test activates the plugin for.
+        host.process(&Block { frames: 64, transport: stopped, notes: vec![], params: vec![] });
+        if done(host) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
 }
 
 /// Presses Regenerate (on for one block, then off) and waits for the worker's variation,
@@ -264,7 +273,7 @@ fn capture_regenerate_replay(capture_from_loop: bool, replay_tempo: f64) {
     let pass_samples = |tempo: f64| (CLIP_BEATS * SAMPLE_RATE * 60.0 / tempo).round() as u64;
 
     // Capture: one whole pass, passed through untouched, then a block past its end.
-    let mut capture = Playhead { tempo: 120.0, played: 0, start_beat: 0.0, host_loop };
+    let mut capture = Playhead::new(120.0, host_loop);
     let samples = pass_samples(120.0);
     let out = capture.play(&mut host, samples + u64::from(BLOCK), true);
     let input = input_keys(&capture.input_events(samples + u64::from(BLOCK)));
@@ -281,7 +290,7 @@ fn capture_regenerate_replay(capture_from_loop: bool, replay_tempo: f64) {
     }
 
     // Replay from the top, at the replay tempo: the variation plays in bars 3–4 (replace mode).
-    let mut replay = Playhead { tempo: replay_tempo, played: 0, start_beat: 0.0, host_loop };
+    let mut replay = Playhead::new(replay_tempo, host_loop);
     let samples = pass_samples(replay_tempo);
     let out = replay.play(&mut host, samples, true);
     let input = replay.input_events(samples);
@@ -307,7 +316,7 @@ fn the_variation_follows_a_tempo_change() {
 #[test]
 fn a_null_transport_passes_input_through_and_generates_nothing() {
     let mut host = plugin(false);
-    let mut playhead = Playhead { tempo: 120.0, played: 0, start_beat: 0.0, host_loop: None };
+    let mut playhead = Playhead::new(120.0, None);
     let samples = 96_000;
     let out = playhead.play(&mut host, samples, false);
     assert_eq!(sorted(keys(&out)), input_keys(&playhead.input_events(samples)));
@@ -325,25 +334,117 @@ fn a_null_transport_passes_input_through_and_generates_nothing() {
 #[test]
 fn the_session_survives_save_and_reload_into_a_new_instance() {
     let mut host = plugin(false);
-    let mut capture = Playhead { tempo: 120.0, played: 0, start_beat: 0.0, host_loop: None };
+    let mut capture = Playhead::new(120.0, None);
     capture.play(&mut host, (CLIP_BEATS * 24_000.0) as u64 + u64::from(BLOCK), true);
     let variation = regenerate(&mut host);
     let saved = host.save_state().expect("the plugin saves its state");
 
-    let mut reloaded = ClapHost::load(&plugin_binary()).expect("the built plugin loads");
+    let mut reloaded = ClapHost::load(&built_plugin()).expect("the built plugin loads");
     reloaded.load_state(&saved).expect("the saved state loads");
     reloaded.activate(SAMPLE_RATE, BLOCK).expect("the plugin activates");
     assert_eq!(newest_variation(&mut reloaded), Some(variation.clone()));
     // The reloaded instance plays the variation without capturing again.
-    let mut replay = Playhead { tempo: 120.0, played: 0, start_beat: 0.0, host_loop: None };
+    let mut replay = Playhead::new(120.0, None);
     let samples = (CLIP_BEATS * 24_000.0) as u64;
     let out = replay.play(&mut reloaded, samples, true);
     assert_eq!(sorted(keys(&out)), expected_pass(&replay.input_events(samples), &variation, 120.0));
 
     // A damaged state loads as an empty session instead of failing or crashing.
     let damaged = String::from_utf8_lossy(&saved).replace("history", "histxry");
-    let mut fresh = ClapHost::load(&plugin_binary()).expect("the built plugin loads");
+    let mut fresh = ClapHost::load(&built_plugin()).expect("the built plugin loads");
     if fresh.load_state(damaged.as_bytes()).is_ok() {
         assert_eq!(newest_variation(&mut fresh), None);
     }
+}
+
+/// Waits for the worker to store the captured clip and checks it is [`eight_bar_melody`].
+fn assert_captured_the_melody(host: &mut ClapHost, case: &str) {
+    assert!(wait_for(host, 10, |h| captured_clip(h).is_some()), "{case}: nothing captured");
+    let captured = captured_clip(host).expect("checked");
+    let expected = eight_bar_melody();
+    assert_eq!(captured.len(), expected.len(), "{case}: captured {captured:?}");
+    for (got, want) in captured.iter().zip(&expected) {
+        let close = (got.0 - want.0).abs() < 1e-3 && (got.1 - want.1).abs() < 1e-3 && got.2 == want.2;
+        assert!(close, "{case}: captured {got:?} for {want:?}");
+    }
+}
+
+/// Real hosts report each block's song position rounded to their tick grid, so back-to-back
+/// blocks seem a few samples apart. Capture must still catch a whole pass at every block size
+/// and sample rate, from the song start and from a host loop, and the notes must pass through.
+#[test]
+fn capture_catches_the_clip_when_the_host_rounds_positions_to_its_ticks() {
+    let cases = [
+        (64, 44_100.0, 960.0, false),
+        (256, 48_000.0, 1920.0, false),
+        (512, 48_000.0, 1920.0, true),
+        (1000, 48_000.0, 1920.0, false),
+        (1024, 48_000.0, 1920.0, false),
+        (1024, 44_100.0, 960.0, true),
+        (2048, 88_200.0, 960.0, false),
+        (4096, 96_000.0, 1920.0, true),
+        (4096, 44_100.0, 960.0, false),
+    ];
+    for (block, sample_rate, ticks, from_loop) in cases {
+        let case = format!("{block} samples, {sample_rate} Hz, {ticks} ticks a beat, host loop {from_loop}");
+        let mut host = plugin_at(sample_rate, block, from_loop);
+        let mut playhead = Playhead {
+            sample_rate,
+            block,
+            ticks_per_beat: Some(ticks),
+            ..Playhead::new(120.0, from_loop.then_some((0.0, CLIP_BEATS)))
+        };
+        let samples = (CLIP_BEATS * sample_rate / 2.0) as u64 + u64::from(block);
+        let out = playhead.play(&mut host, samples, true);
+        assert_eq!(sorted(keys(&out)), input_keys(&playhead.input_events(samples)), "{case}: notes pass through");
+        assert_captured_the_melody(&mut host, &case);
+    }
+}
+
+/// Qtractor reports positions in the meter's beat, half notes in 2/2, with the tempo in quarter
+/// notes. Rebar must notice and still capture the clip (its first pass goes by while it
+/// measures; the next one is caught).
+#[test]
+fn capture_catches_the_clip_from_a_host_counting_half_notes_in_two_two() {
+    for block in [1000, 1024] {
+        let mut host = plugin_at(SAMPLE_RATE, block, false);
+        let mut playhead = Playhead {
+            block,
+            ticks_per_beat: Some(960.0),
+            meter: (2, 2),
+            quarters_per_reported_beat: 2.0,
+            ..Playhead::new(120.0, None)
+        };
+        let samples = 2 * (CLIP_BEATS * 24_000.0) as u64 + u64::from(block);
+        let out = playhead.play(&mut host, samples, true);
+        assert_eq!(sorted(keys(&out)), input_keys(&playhead.input_events(samples)), "{block}: notes pass through");
+        assert_captured_the_melody(&mut host, &format!("{block} samples"));
+    }
+}
+
+/// A DAW offers to save a project only when it knows something changed: a captured clip and
+/// new variations change what Rebar saves, so each marks the project modified; a pass that
+/// captures the same clip again, and a project being loaded, do not.
+#[test]
+fn capturing_and_regenerating_mark_the_project_modified() {
+    let mut host = plugin(false);
+    let mut playhead = Playhead::new(120.0, None);
+    let pass = (CLIP_BEATS * 24_000.0) as u64;
+    playhead.play(&mut host, pass + u64::from(BLOCK), true);
+    assert!(wait_for(&mut host, 10, |h| h.dirty_marks() > 0), "capturing did not mark the project modified");
+    let after_capture = host.dirty_marks();
+
+    // The same clip again is no change.
+    let mut again = Playhead::new(120.0, None);
+    again.play(&mut host, pass + u64::from(BLOCK), true);
+    assert!(!wait_for(&mut host, 1, |h| h.dirty_marks() > after_capture), "an unchanged clip marked the project");
+
+    regenerate(&mut host);
+    assert!(wait_for(&mut host, 10, |h| h.dirty_marks() > after_capture), "new variations did not mark the project");
+
+    let saved = host.save_state().expect("the plugin saves its state");
+    let mut reloaded = ClapHost::load(&built_plugin()).expect("the built plugin loads");
+    reloaded.load_state(&saved).expect("the saved state loads");
+    reloaded.activate(SAMPLE_RATE, BLOCK).expect("the plugin activates");
+    assert!(!wait_for(&mut reloaded, 1, |h| h.dirty_marks() > 0), "loading a project marked it modified");
 }

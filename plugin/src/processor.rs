@@ -20,6 +20,9 @@ use crate::worker::{AudioEnds, Request, ToWorker};
 pub const CAPTURE_CAPACITY: usize = 8192;
 /// Generated events a block can hold.
 const BLOCK_EVENTS: usize = 1024;
+/// Positions closer than this are the same up to float error (a host's exact positions and
+/// Rebar's sum of block lengths).
+const FLOAT_SLACK_BEATS: f64 = 1e-9;
 
 /// How a block should behave, read from the parameters.
 #[derive(Copy, Clone, Debug)]
@@ -119,13 +122,16 @@ impl Processor {
 
         // A block the host placed within its rounding of where the last one ended continues it,
         // and starts exactly there: blocks then tile the timeline, so no note at a block edge
-        // is played twice or skipped, and capture sees time only move forwards.
+        // is played twice or skipped, and capture sees time only move forwards. A host that
+        // reports exact positions keeps them, which also stops float error adding up.
         let continuous = match (timeline, self.expected_start) {
             (Some(t), Some(expected)) => same_place(t.start_beats, expected, t.beats_per_sample),
             _ => false,
         };
         let timeline = match (timeline, self.expected_start) {
-            (Some(t), Some(expected)) if continuous => Some(BlockTimeline { start_beats: expected, ..t }),
+            (Some(t), Some(expected)) if continuous && (t.start_beats - expected).abs() > FLOAT_SLACK_BEATS => {
+                Some(BlockTimeline { start_beats: expected, ..t })
+            }
             _ => timeline,
         };
         // A jump or a switch of variation silences what the scheduler left sounding.
@@ -168,9 +174,13 @@ impl Processor {
                     if capturing {
                         self.capture.note_on(channel, key, velocity);
                     }
+                    // Half a sample of slack: a note played on the sample of a bar line belongs to
+                    // the bar it starts, whatever the last bits of the block's position say.
                     let mute = settings.replace
-                        && match (variation, beat) {
-                            (Some(v), Some(beat)) => v.is_selected(v.region.bar_at(v.region.position(beat))),
+                        && match (variation, beat, timeline.as_ref()) {
+                            (Some(v), Some(beat), Some(t)) => {
+                                v.is_selected(v.region.bar_at(v.region.position(beat + 0.5 * t.beats_per_sample)))
+                            }
                             _ => false,
                         };
                     self.muted[slot(channel, key)] = mute;

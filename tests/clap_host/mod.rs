@@ -40,10 +40,10 @@
 
 use std::ffi::CString;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
-use clack_extensions::state::PluginState;
+use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_host::events::event_types::{NoteOffEvent, NoteOnEvent, ParamValueEvent, TransportEvent, TransportFlags};
 use clack_host::events::spaces::CoreEventSpace;
 use clack_host::events::{EventFlags, EventHeader, Match, Pckn};
@@ -85,17 +85,19 @@ pub struct Transport {
     pub song_pos_beats: f64,
     /// Loop start and end in beats when the host loops (`CLAP_TRANSPORT_IS_LOOP_ACTIVE`).
     pub loop_beats: Option<(f64, f64)>,
+    /// The time signature (numerator, denominator).
+    pub meter: (u16, u16),
 }
 
 impl Transport {
     /// A playing transport at `tempo`, positioned at `song_pos_beats`, not looping.
     pub fn playing(tempo: f64, song_pos_beats: f64) -> Self {
-        Self { playing: true, tempo, song_pos_beats, loop_beats: None }
+        Self { playing: true, tempo, song_pos_beats, loop_beats: None, meter: (4, 4) }
     }
 
     /// A stopped transport at `tempo`, positioned at `song_pos_beats`.
     pub fn stopped(tempo: f64, song_pos_beats: f64) -> Self {
-        Self { playing: false, tempo, song_pos_beats, loop_beats: None }
+        Self { playing: false, tempo, song_pos_beats, loop_beats: None, meter: (4, 4) }
     }
 
     /// The same transport with the loop `start..end` (in beats) active.
@@ -110,8 +112,14 @@ impl Transport {
         f64::from(frames) / sample_rate * self.tempo / 60.0
     }
 
-    /// The CLAP transport struct. Time signature is always 4/4; bar start and number follow
-    /// from the song position (CLAP counts bars from 0).
+    /// The same transport in another time signature.
+    pub fn in_meter(mut self, numerator: u16, denominator: u16) -> Self {
+        self.meter = (numerator, denominator);
+        self
+    }
+
+    /// The CLAP transport struct. Bar start and number follow from the song position, counting
+    /// the meter's numerator of beats a bar (CLAP counts bars from 0).
     fn to_clap(self) -> TransportEvent {
         let mut flags =
             TransportFlags::HAS_TEMPO | TransportFlags::HAS_BEATS_TIMELINE | TransportFlags::HAS_TIME_SIGNATURE;
@@ -125,7 +133,8 @@ impl Transport {
             }
             None => (0.0, 0.0),
         };
-        let bar = (self.song_pos_beats / 4.0).floor();
+        let beats_per_bar = f64::from(self.meter.0.max(1));
+        let bar = (self.song_pos_beats / beats_per_bar).floor();
         TransportEvent {
             header: EventHeader::new_core(0, EventFlags::empty()),
             flags,
@@ -137,10 +146,10 @@ impl Transport {
             loop_end_beats: BeatTime::from_float(loop_end),
             loop_start_seconds: Default::default(),
             loop_end_seconds: Default::default(),
-            bar_start: BeatTime::from_float(bar * 4.0),
+            bar_start: BeatTime::from_float(bar * beats_per_bar),
             bar_number: bar as i32,
-            time_signature_numerator: 4,
-            time_signature_denominator: 4,
+            time_signature_numerator: self.meter.0,
+            time_signature_denominator: self.meter.1,
         }
     }
 }
@@ -210,6 +219,8 @@ pub struct Block {
 struct HostShared {
     callback_requested: AtomicBool,
     restart_requested: AtomicBool,
+    /// `clap_host_state.mark_dirty` calls: how often the plugin said the project needs saving.
+    dirty_marks: AtomicU32,
 }
 
 impl SharedHandler<'_> for HostShared {
@@ -226,15 +237,33 @@ impl SharedHandler<'_> for HostShared {
     }
 }
 
-/// The host handler types: no host extensions are offered. nice-plug queries the host's
-/// params, latency, voice-info and thread-check extensions but works without them (it then
-/// compares thread ids to find the main thread, which is this thread).
+/// The host handler types. The one host extension offered is `state`, so the plugin can mark
+/// the project modified. nice-plug also queries the host's params, latency, voice-info and
+/// thread-check extensions but works without them (it then compares thread ids to find the main
+/// thread, which is this thread).
 struct TestHost;
 
 impl HostHandlers for TestHost {
     type Shared<'a> = HostShared;
-    type MainThread<'a> = ();
+    type MainThread<'a> = HostMainThread<'a>;
     type AudioProcessor<'a> = ();
+
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        builder.register::<HostState>();
+    }
+}
+
+/// The main-thread side: counts `mark_dirty` calls, as a DAW would enable its Save command.
+struct HostMainThread<'a> {
+    shared: &'a HostShared,
+}
+
+impl<'a> MainThreadHandler<'a> for HostMainThread<'a> {}
+
+impl HostStateImpl for HostMainThread<'_> {
+    fn mark_dirty(&self) {
+        self.shared.dirty_marks.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// One plugin instance loaded from a CLAP binary, driven synchronously from the calling thread.
@@ -295,7 +324,7 @@ impl ClapHost {
         let host_info = HostInfo::new(HOST_NAME, "Rebar", "https://example.invalid/rebar", "0.1.0")
             .map_err(|e| format!("invalid host info: {e}"))?;
         let mut instance =
-            PluginInstance::<TestHost>::new(|_| HostShared::default(), |_| (), &entry, &id_c, &host_info)
+            PluginInstance::<TestHost>::new(|_| HostShared::default(), |shared| HostMainThread { shared }, &entry, &id_c, &host_info)
                 .map_err(|e| format!("could not instantiate plugin {plugin_id}: {e}"))?;
 
         let handle = instance.plugin_handle();
@@ -549,6 +578,12 @@ impl ClapHost {
     /// deactivate and reactivate it).
     pub fn restart_requested(&self) -> bool {
         self.instance.access_shared_handler(|shared| shared.restart_requested.load(Ordering::SeqCst))
+    }
+
+    /// How often the plugin has called `clap_host_state.mark_dirty` since load: each call is a
+    /// change a DAW would offer to save.
+    pub fn dirty_marks(&self) -> u32 {
+        self.instance.access_shared_handler(|shared| shared.dirty_marks.load(Ordering::SeqCst))
     }
 
     /// Saves the plugin's state through the CLAP state extension (what a DAW stores in the
