@@ -283,6 +283,9 @@ pub struct Shape {
     /// Mean distance in semitones between the mean pitches of adjacent 2-bar windows: how far
     /// the register moves every two bars.
     pub register_step: f64,
+    /// Mean distance in beats between the mean note lengths of adjacent 2-bar windows: how far
+    /// the rhythm moves every two bars.
+    pub rhythm_step: f64,
     /// Of the intervals between consecutive notes, the fraction of each size from 0 to 12
     /// semitones, then of all wider ones (the last entry: the decoder's octave slips): the
     /// melodic motion the interval prior shapes (see [`crate::vae::intervals`]).
@@ -315,7 +318,7 @@ impl Shape {
         let (mut pitch_by_melody, mut duration_by_melody) = (Vec::new(), Vec::new());
         let (mut repeated, mut windows_with_notes) = (0usize, 0usize);
         let mut repeat_distances: Vec<usize> = Vec::new();
-        let (mut register_moves, mut register_pairs) = (0.0, 0usize);
+        let (mut register_steps, mut rhythm_steps) = (Steps::default(), Steps::default());
         let mut interval_counts = [0usize; OCTAVE as usize + 2];
         let (mut uniform_frames, mut frames) = (0usize, 0usize);
         let (mut pitch_by_pair, mut duration_by_pair) = (Means::default(), Means::default());
@@ -358,15 +361,8 @@ impl Shape {
                     repeat_distances[distance - 1] += 1;
                 }
             }
-            let registers: Vec<f64> = windows
-                .iter()
-                .filter(|w| !w.is_empty())
-                .map(|w| w.iter().map(|&(_, pitch, _)| f64::from(pitch)).sum::<f64>() / w.len() as f64)
-                .collect();
-            for pair in registers.windows(2) {
-                register_moves += (pair[1] - pair[0]).abs();
-                register_pairs += 1;
-            }
+            register_steps.add(&window_means(&windows, |&(_, pitch, _)| f64::from(pitch)));
+            rhythm_steps.add(&window_means(&windows, |&(_, _, len)| f64::from(len) / f64::from(STEPS_PER_BEAT)));
         }
         Self {
             pitch_oa_quantiles: quantiles(&mut pitch),
@@ -375,7 +371,8 @@ impl Shape {
             duration_oa_variance_split: variance_split(&duration_by_melody),
             repeated_windows: repeated as f64 / windows_with_notes.max(1) as f64,
             repeat_distances: repeat_distances.iter().map(|&n| n as f64 / melodies.len().max(1) as f64).collect(),
-            register_step: register_moves / register_pairs.max(1) as f64,
+            register_step: register_steps.mean(),
+            rhythm_step: rhythm_steps.mean(),
             uniform_rhythm_frames: uniform_frames as f64 / frames.max(1) as f64,
             full_overlap_pairs: [&pitch, &duration]
                 .map(|oas| oas.iter().filter(|oa| **oa > 1.0 - 1e-9).count() as f64 / oas.len().max(1) as f64),
@@ -416,6 +413,32 @@ impl Means {
 
     fn means(&self) -> Vec<f64> {
         self.sums.iter().zip(&self.counts).map(|(sum, &count)| sum / count.max(1) as f64).collect()
+    }
+}
+
+/// The mean of `value` over each 2-bar window's notes, in order, leaving out windows without
+/// notes.
+fn window_means(windows: &[Vec<(u32, u8, u32)>], value: impl Fn(&(u32, u8, u32)) -> f64) -> Vec<f64> {
+    windows.iter().filter(|w| !w.is_empty()).map(|w| w.iter().map(&value).sum::<f64>() / w.len() as f64).collect()
+}
+
+/// The running mean of the distances between adjacent values of sequences.
+#[derive(Default)]
+struct Steps {
+    sum: f64,
+    pairs: usize,
+}
+
+impl Steps {
+    fn add(&mut self, values: &[f64]) {
+        for pair in values.windows(2) {
+            self.sum += (pair[1] - pair[0]).abs();
+            self.pairs += 1;
+        }
+    }
+
+    fn mean(&self) -> f64 {
+        self.sum / self.pairs.max(1) as f64
     }
 }
 
@@ -692,6 +715,8 @@ mod tests {
         assert_eq!(shape.repeated_windows, 2.0 / 8.0);
         assert_eq!(shape.repeat_distances, vec![0.0, 0.0, 0.0, 1.0]);
         assert!((shape.register_step - 13.0 / 7.0).abs() < 1e-12);
+        // Every window's one note lasts a beat: the rhythm never moves.
+        assert_eq!(shape.rhythm_step, 0.0);
         assert!(shape.pitch_oa_quantiles.windows(2).all(|q| q[0] <= q[1]));
         // Every window holds one note of one beat: each frame's durations are equal, so every
         // adjacent pair of frames overlaps fully in duration.
