@@ -41,9 +41,12 @@ fn set(host: &mut Vst3Host, settings: &[(&str, &str)]) {
     host.process(&Block { frames: BLOCK, transport: None, params, notes: vec![] }).expect("processes");
 }
 
+/// Notes at their sample from the start of a stretch of playback.
+type Timed<T> = Vec<(u64, T)>;
+
 /// Plays the clip from the song start for `samples` samples, positions rounded to the host's
 /// ticks; returns (sample, note) for every note the plugin sent, and the input's note-ons.
-fn play(host: &mut Vst3Host, samples: u64) -> (Vec<(u64, Note)>, Vec<(u64, u8)>) {
+fn play(host: &mut Vst3Host, samples: u64) -> (Timed<Note>, Timed<u8>) {
     let mut events: Vec<(u64, Note)> = Vec::new();
     for pass in 0..=(samples as f64 / SAMPLES_PER_BEAT / CLIP_BEATS) as u64 {
         for (start, length, key) in eight_bar_melody() {
@@ -75,7 +78,8 @@ fn play(host: &mut Vst3Host, samples: u64) -> (Vec<(u64, Note)>, Vec<(u64, u8)>)
             song_pos_beats: (beat * TICKS_PER_BEAT).round() / TICKS_PER_BEAT,
             loop_beats: None,
         };
-        let output = host.process(&Block { frames, transport: Some(transport), params: vec![], notes }).expect("processes");
+        let output =
+            host.process(&Block { frames, transport: Some(transport), params: vec![], notes }).expect("processes");
         assert_eq!((output.controllers.len(), output.other_events), (0, 0), "only notes come out");
         out.extend(output.notes.into_iter().map(|n| (played + u64::from(n.time), n)));
         played += u64::from(frames);
@@ -88,7 +92,8 @@ fn wait_for(host: &mut Vst3Host, seconds: u64, mut done: impl FnMut(&mut Vst3Hos
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let stopped = Transport { playing: false, tempo: 120.0, song_pos_beats: 0.0, loop_beats: None };
     while Instant::now() < deadline {
-        host.process(&Block { frames: BLOCK, transport: Some(stopped), params: vec![], notes: vec![] }).expect("processes");
+        host.process(&Block { frames: BLOCK, transport: Some(stopped), params: vec![], notes: vec![] })
+            .expect("processes");
         if done(host) {
             return true;
         }
@@ -157,7 +162,13 @@ fn capture_regenerate_and_reload_through_vst3() {
     let mut host = plugin();
     set(
         &mut host,
-        &[("First bar", "3"), ("Last bar", "4"), ("Variations", "1"), ("Capture", "Bars from song start"), ("Capture bars", "8")],
+        &[
+            ("First bar", "3"),
+            ("Last bar", "4"),
+            ("Variations", "1"),
+            ("Capture", "Bars from song start"),
+            ("Capture bars", "8"),
+        ],
     );
     let pass = (CLIP_BEATS * SAMPLES_PER_BEAT) as u64;
     let (out, input_ons) = play(&mut host, pass + u64::from(BLOCK));

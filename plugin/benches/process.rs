@@ -64,7 +64,10 @@ fn processor(with_variation: bool) -> (Processor, BlockSettings) {
             repeats: RepeatMode::Drawn,
         },
     };
-    (Processor::new(AudioEnds { to_worker, playbacks, empty_clips }, region), settings)
+    (
+        Processor::new(AudioEnds { to_worker, playbacks, empty_clips, session_changed: Default::default() }, region),
+        settings,
+    )
 }
 
 fn bench(c: &mut Criterion) {

@@ -82,9 +82,7 @@ impl Capture {
             Some(last) if continuous && same_place(position, last, beats_per_sample) => position = position.max(last),
             Some(last) if continuous && position >= last => {}
             // A jump from the region end to its start is a loop the host did not announce.
-            Some(last)
-                if same_place(last, length, beats_per_sample) && same_place(position, 0.0, beats_per_sample) =>
-            {
+            Some(last) if same_place(last, length, beats_per_sample) && same_place(position, 0.0, beats_per_sample) => {
                 self.complete_pass()
             }
             _ => {

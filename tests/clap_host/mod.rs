@@ -323,9 +323,14 @@ impl ClapHost {
 
         let host_info = HostInfo::new(HOST_NAME, "Rebar", "https://example.invalid/rebar", "0.1.0")
             .map_err(|e| format!("invalid host info: {e}"))?;
-        let mut instance =
-            PluginInstance::<TestHost>::new(|_| HostShared::default(), |shared| HostMainThread { shared }, &entry, &id_c, &host_info)
-                .map_err(|e| format!("could not instantiate plugin {plugin_id}: {e}"))?;
+        let mut instance = PluginInstance::<TestHost>::new(
+            |_| HostShared::default(),
+            |shared| HostMainThread { shared },
+            &entry,
+            &id_c,
+            &host_info,
+        )
+        .map_err(|e| format!("could not instantiate plugin {plugin_id}: {e}"))?;
 
         let handle = instance.plugin_handle();
         let params_ext: Option<PluginParams> = handle.get_extension();

@@ -111,8 +111,8 @@ impl Vst3Host {
             return Err(format!("VST3 module not found: {}", path.display()));
         }
         // SAFETY: loading a library runs its initialisers; we trust the plugin we just built.
-        let library = unsafe { libloading::Library::new(path) }
-            .map_err(|e| format!("could not load {}: {e}", path.display()))?;
+        let library =
+            unsafe { libloading::Library::new(path) }.map_err(|e| format!("could not load {}: {e}", path.display()))?;
         // SAFETY: the VST3 module ABI names and types these two entry points.
         let factory = unsafe {
             if cfg!(target_os = "linux") {
@@ -302,7 +302,10 @@ impl Vst3Host {
         }
         let changes = ComWrapper::new(ParameterChanges::default());
         for &(id, value) in &block.params {
-            changes.queues.borrow_mut().push(ComWrapper::new(ParamQueue { id, points: RefCell::new(vec![(0, value)]) }));
+            changes
+                .queues
+                .borrow_mut()
+                .push(ComWrapper::new(ParamQueue { id, points: RefCell::new(vec![(0, value)]) }));
         }
         let input = ComWrapper::new(EventList::default());
         let mut notes = block.notes.clone();
@@ -355,28 +358,23 @@ impl Vst3Host {
         }
         let mut out = Output::default();
         for event in output.events.borrow().iter() {
+            let note = |on: bool, channel: i16, pitch: i16, velocity: f32| Note {
+                time: event.sampleOffset as u32,
+                on,
+                key: pitch as u8,
+                channel: channel as u8,
+                velocity,
+            };
             // SAFETY: the union field read is the one the event's type names.
             unsafe {
                 match u32::from(event.r#type) {
                     t if t == kNoteOnEvent => {
                         let e = event.__field0.noteOn;
-                        out.notes.push(Note {
-                            time: event.sampleOffset as u32,
-                            on: true,
-                            key: e.pitch as u8,
-                            channel: e.channel as u8,
-                            velocity: e.velocity,
-                        })
+                        out.notes.push(note(true, e.channel, e.pitch, e.velocity));
                     }
                     t if t == kNoteOffEvent => {
                         let e = event.__field0.noteOff;
-                        out.notes.push(Note {
-                            time: event.sampleOffset as u32,
-                            on: false,
-                            key: e.pitch as u8,
-                            channel: e.channel as u8,
-                            velocity: e.velocity,
-                        })
+                        out.notes.push(note(false, e.channel, e.pitch, e.velocity));
                     }
                     t if t == kLegacyMIDICCOutEvent => {
                         let e = event.__field0.midiCCOut;
