@@ -325,6 +325,87 @@ impl InfillOptions {
     /// slips").
     pub const DEFAULT_INTERVAL_WEIGHT: f64 = 0.7;
 
+    /// The most variations one call samples. Each costs the model rows of a whole clip, so the
+    /// cap bounds a call's memory and time; it leaves room for the evaluation's infills per tune
+    /// (the plugin and the CLI offer up to [`Self::MAX_USER_VARIATIONS`]).
+    pub const MAX_VARIATIONS: usize = 64;
+
+    /// The most variations a musician asks for at once: the plugin's Variations range is 1 to 8,
+    /// and `rebar infill` and `rebar generate` take the same.
+    pub const MAX_USER_VARIATIONS: usize = 8;
+
+    /// The largest noise scale or temperature: far past anything musical (the plugin's
+    /// Temperature stops at 1.5), and small enough that scaled noise stays a finite `f32`.
+    pub const MAX_NOISE_SCALE: f64 = 100.0;
+
+    /// The largest offset, either way, on a repeat head logit: at 100 a repeat is already
+    /// certain or impossible, and an offset that is not finite would make the draw's odds NaN.
+    pub const MAX_REPEAT_OFFSET: f64 = 100.0;
+
+    /// The most rounds of [`Self::redraw_copies`] and takes of [`Self::resample`]: each costs
+    /// a whole sampling pass.
+    pub const MAX_ROUNDS: usize = 100;
+
+    /// Checks every number of the request: finite and in its range. [`Engine::infill`] calls
+    /// this first, so a value that is NaN, infinite or out of range (from the CLI, the plugin
+    /// or any other caller) is a typed error instead of a panic deep in the sampler, or a run
+    /// that never ends.
+    pub fn validate(&self) -> Result<(), EngineError> {
+        if !(1..=Self::MAX_VARIATIONS).contains(&self.variations) {
+            return Err(EngineError::BadVariations { asked: self.variations, max: Self::MAX_VARIATIONS });
+        }
+        let in_range = |name: &'static str, value: f64, low: f64, high: f64, expected: &'static str| {
+            if value.is_finite() && (low..=high).contains(&value) {
+                Ok(())
+            } else {
+                Err(EngineError::BadOption { name, value: value.to_string(), expected })
+            }
+        };
+        if !(self.context_guidance.is_finite() && self.context_guidance >= 0.0) {
+            return Err(EngineError::BadContextGuidance(self.context_guidance));
+        }
+        if !(self.interval_weight.is_finite() && self.interval_weight >= 0.0) {
+            return Err(EngineError::BadIntervalWeight(self.interval_weight));
+        }
+        let scale = "a finite number from 0 to 100";
+        in_range("the temperature", self.temperature, 0.0, Self::MAX_NOISE_SCALE, scale)?;
+        if let Some(value) = self.noise_scale {
+            in_range("the noise scale", value, 0.0, Self::MAX_NOISE_SCALE, scale)?;
+        }
+        if let Some(value) = self.opening_noise_scale {
+            in_range("the opening noise scale", value, 0.0, Self::MAX_NOISE_SCALE, scale)?;
+        }
+        let offset = "a finite number from -100 to 100";
+        let max_offset = Self::MAX_REPEAT_OFFSET;
+        if let Some(value) = self.repeat_offset {
+            in_range("the repeat offset", value, -max_offset, max_offset, offset)?;
+        }
+        for &value in self.repeat_distance_offsets.iter().flatten() {
+            in_range("a repeat distance offset", value, -max_offset, max_offset, offset)?;
+        }
+        in_range("the reconstruction guidance", self.guidance, 0.0, f64::MAX, "a finite number of 0 or more")?;
+        in_range("the clean steps", self.clean_steps, 0.0, 1.0, "a fraction from 0 to 1")?;
+        if let Sampler::Ddim { eta, .. } = self.sampler {
+            in_range("DDIM's eta", eta, 0.0, 1.0, "a number from 0 to 1")?;
+        }
+        let rounds = "a count from 0 to 100";
+        if self.redraw_copies > Self::MAX_ROUNDS {
+            return Err(EngineError::BadOption {
+                name: "the rounds of redrawing copies",
+                value: self.redraw_copies.to_string(),
+                expected: rounds,
+            });
+        }
+        if self.resample > Self::MAX_ROUNDS {
+            return Err(EngineError::BadOption {
+                name: "the takes of every step (resample)",
+                value: self.resample.to_string(),
+                expected: rounds,
+            });
+        }
+        Ok(())
+    }
+
     /// Whether generated bars may use this pitch.
     pub fn allows(&self, pitch: u8) -> bool {
         self.key.as_ref().is_none_or(|scale| scale.contains(pitch))
@@ -353,6 +434,10 @@ pub enum EngineError {
     BadContextGuidance(f64),
     #[error("the interval weight must be 0 or more, not {0}")]
     BadIntervalWeight(f64),
+    #[error("{asked} variations asked for; one call makes 1 to {max}")]
+    BadVariations { asked: usize, max: usize },
+    #[error("{name} must be {expected}, not {value}")]
+    BadOption { name: &'static str, value: String, expected: &'static str },
     #[error("context guidance and reconstruction guidance cannot be combined; choose one")]
     TwoGuidances,
     #[error("this prior has no repeat head, so it cannot draw repeats; turn repeats off")]
@@ -449,13 +534,8 @@ impl Engine {
         if !(0..=127).any(|p| options.allows(p)) {
             return Err(EngineError::NoAllowedPitch);
         }
+        options.validate()?;
         let trained_clean = self.prior.model.config.clean_context;
-        if !(options.context_guidance.is_finite() && options.context_guidance >= 0.0) {
-            return Err(EngineError::BadContextGuidance(options.context_guidance));
-        }
-        if !(options.interval_weight.is_finite() && options.interval_weight >= 0.0) {
-            return Err(EngineError::BadIntervalWeight(options.interval_weight));
-        }
         if options.context_guidance_with(trained_clean) > 0.0 && options.guidance > 0.0 {
             return Err(EngineError::TwoGuidances);
         }
@@ -1068,5 +1148,48 @@ mod tests {
         let generated = melody(vec![note(70, 0, 4), note(72, 20, 20)], 3);
         let out = splice(&input, &generated, &BarSelection::range(1, 1, 3));
         assert_eq!(out.notes, vec![note(60, 8, 8), note(72, 20, 12), note(64, 32, 4)]);
+    }
+
+    #[test]
+    fn every_number_of_a_request_is_checked_at_the_library_s_door() {
+        assert!(InfillOptions::default().validate().is_ok());
+        let bad = [
+            InfillOptions { repeat_offset: Some(f64::NAN), ..InfillOptions::default() },
+            InfillOptions { repeat_offset: Some(f64::INFINITY), ..InfillOptions::default() },
+            InfillOptions { repeat_distance_offsets: Some(vec![0.4, f64::NAN]), ..InfillOptions::default() },
+            InfillOptions { temperature: f64::NAN, ..InfillOptions::default() },
+            InfillOptions { temperature: f64::INFINITY, ..InfillOptions::default() },
+            InfillOptions { temperature: -1.0, ..InfillOptions::default() },
+            InfillOptions { noise_scale: Some(f64::NAN), ..InfillOptions::default() },
+            InfillOptions { opening_noise_scale: Some(f64::NEG_INFINITY), ..InfillOptions::default() },
+            InfillOptions { clean_steps: 1.5, ..InfillOptions::default() },
+            InfillOptions { guidance: f64::NAN, ..InfillOptions::default() },
+            InfillOptions {
+                sampler: Sampler::Ddim { steps: 10, eta: f64::NAN, spacing: crate::sample::Spacing::Uniform },
+                ..InfillOptions::default()
+            },
+            InfillOptions { context_guidance: f64::INFINITY, ..InfillOptions::default() },
+            InfillOptions { variations: 0, ..InfillOptions::default() },
+            InfillOptions { variations: 100_000, ..InfillOptions::default() },
+            InfillOptions { redraw_copies: usize::MAX, ..InfillOptions::default() },
+        ];
+        for options in &bad {
+            assert!(options.validate().is_err(), "{options:?}");
+        }
+        let err = InfillOptions { repeat_offset: Some(f64::NAN), ..InfillOptions::default() }.validate().unwrap_err();
+        assert_eq!(err.to_string(), "the repeat offset must be a finite number from -100 to 100, not NaN");
+        let err = InfillOptions { variations: 100_000, ..InfillOptions::default() }.validate().unwrap_err();
+        assert!(matches!(err, EngineError::BadVariations { asked: 100_000, max: 64 }), "{err}");
+    }
+
+    #[test]
+    fn a_nan_repeat_offset_is_an_error_from_infill_not_a_panic() {
+        // A NaN offset made the repeat head's odds NaN, and drawing with them panicked.
+        let engine = Engine::embedded().unwrap();
+        let clip = melody(vec![note(60, 0, 4), note(62, 16, 4), note(64, 32, 4), note(65, 48, 4)], 4);
+        let options = InfillOptions { repeat_offset: Some(f64::NAN), variations: 1, ..InfillOptions::default() };
+        let never = AtomicBool::new(false);
+        let result = engine.infill(&clip, &BarSelection::range(2, 3, 4), &options, &never, &mut |_| {});
+        assert!(matches!(result, Err(EngineError::BadOption { name: "the repeat offset", .. })), "{result:?}");
     }
 }

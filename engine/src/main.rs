@@ -91,8 +91,9 @@ struct BenchArgs {
 /// Sampling controls shared by `infill` and `generate`.
 #[derive(clap::Args)]
 struct SamplingArgs {
-    /// Number of variations; with more than one, OUT.mid becomes OUT-1.mid, OUT-2.mid, …
-    #[arg(long, default_value_t = 4)]
+    /// Number of variations, 1 to 8 (the plugin's range); with more than one, OUT.mid becomes
+    /// OUT-1.mid, OUT-2.mid, …
+    #[arg(long, default_value_t = 4, value_parser = parse_variations)]
     variations: usize,
     /// Seed: the same seed and input give the same result.
     #[arg(long, default_value_t = 0)]
@@ -103,8 +104,8 @@ struct SamplingArgs {
     /// Reverse process: ddim (fast, default) or ancestral (all 1000 DDPM steps).
     #[arg(long, value_enum, default_value_t = SamplerKind::Ddim)]
     sampler: SamplerKind,
-    /// Noise scale: below 1 is tamer, above 1 wilder.
-    #[arg(long, default_value_t = 1.0)]
+    /// Noise scale: below 1 is tamer, above 1 wilder (0 to 100).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_noise_scale)]
     temperature: f64,
     /// Known bars re-noised at every step (Algorithm 1, under context guidance by default) or
     /// kept clean throughout (needs a prior trained with clean context, as the shipped one is;
@@ -114,14 +115,14 @@ struct SamplingArgs {
     /// Context guidance weight: above 0, every step also looks at the kept bars exactly and
     /// follows them this many times as closely (1: as --known clean; 2-3: closer still, twice
     /// the compute). 0 is off.
-    #[arg(long, default_value_t = InfillOptions::default().context_guidance)]
+    #[arg(long, default_value_t = InfillOptions::default().context_guidance, value_parser = parse_non_negative)]
     context_guidance: f64,
     #[command(flatten)]
     calibration: CalibrationArgs,
     /// Weight of the interval prior when the new bars are decoded: their pitches are chosen
     /// together, each interval scored by how common it is in the training tunes, so the decoder
     /// does not jump octaves where it hesitates. 0 is off (each step's likeliest token).
-    #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT)]
+    #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT, value_parser = parse_non_negative)]
     interval_weight: f64,
     /// Generation from scratch in two passes: a draft, then its middle regenerated under
     /// context guidance from its own opening and close, so the tune keeps one character
@@ -161,27 +162,27 @@ struct CalibrationArgs {
     /// Added to the repeat head's odds of drawing a repeat. Default: calibrated so that results
     /// repeat as often as real tunes (0.65 where context guidance acts on kept bars, -1.5 in
     /// the revision of generation from scratch, else 0.5).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_repeat_offset)]
     repeat_offset: Option<f64>,
     /// Added to the repeat head's odds of drawing a repeat from a segment 1, 2, 3, ... segments
     /// away (comma-separated; further distances get 0). Default: calibrated so that repeats
     /// fall as far apart as in real tunes (see BENCHMARKS.md).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = parse_repeat_offset)]
     repeat_distance_offsets: Option<Vec<f64>>,
     /// Rounds of redrawing a new 2-bar segment that comes back as an exact copy of another
     /// (context guidance copies kept bars by itself); 0 keeps such copies (the plugin's Stick to
     /// kept, with --noise-scale 1).
-    #[arg(long, default_value_t = InfillOptions::DEFAULT_REDRAW_COPIES)]
+    #[arg(long, default_value_t = InfillOptions::DEFAULT_REDRAW_COPIES, value_parser = parse_rounds)]
     redraw_copies: usize,
     /// The sampler's noise scale at --temperature 1 (the two multiply). Default: calibrated so
     /// that new bars next to kept ones are as varied in rhythm as real tunes (1.45 where context
     /// guidance acts on kept bars, else 1).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_noise_scale)]
     noise_scale: Option<f64>,
     /// The noise scale of the first 30% of the steps instead (default: --noise-scale throughout).
     /// Next to kept bars, 0.8 keeps the new bars' register as steady as real tunes keep theirs
     /// and their rhythm closer to the kept bars', at the cost of pitch OA variance.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_noise_scale)]
     opening_noise_scale: Option<f64>,
 }
 
@@ -215,8 +216,8 @@ struct GenerateArgs {
     /// Length in bars (rounded up to an even number, at most 64).
     #[arg(long, default_value_t = 16)]
     bars: u32,
-    /// Tempo of the written file.
-    #[arg(long, default_value_t = 120.0)]
+    /// Tempo of the written file, 1 to 1000 BPM.
+    #[arg(long, default_value_t = 120.0, value_parser = parse_bpm)]
     bpm: f64,
     #[command(flatten)]
     sampling: SamplingArgs,
@@ -233,6 +234,64 @@ fn parse_range(text: &str) -> std::result::Result<(u32, u32), String> {
         return Err(format!("{text:?}: the range runs backwards"));
     }
     Ok((first, last))
+}
+
+/// A number that is finite and within `low..=high`; `what` says the range in words.
+fn parse_number(text: &str, low: f64, high: f64, what: &str) -> std::result::Result<f64, String> {
+    let value: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if !value.is_finite() || !(low..=high).contains(&value) {
+        return Err(format!("{text} is out of range: {what}"));
+    }
+    Ok(value)
+}
+
+/// A weight: a finite number of 0 or more.
+fn parse_non_negative(text: &str) -> std::result::Result<f64, String> {
+    parse_number(text, 0.0, f64::MAX, "it must be a finite number of 0 or more")
+}
+
+/// A fraction from 0 to 1.
+fn parse_fraction(text: &str) -> std::result::Result<f64, String> {
+    parse_number(text, 0.0, 1.0, "it must be a fraction from 0 to 1")
+}
+
+/// A noise scale or temperature, 0 to [`InfillOptions::MAX_NOISE_SCALE`].
+fn parse_noise_scale(text: &str) -> std::result::Result<f64, String> {
+    parse_number(text, 0.0, InfillOptions::MAX_NOISE_SCALE, "it must be a finite number from 0 to 100")
+}
+
+/// An offset on a repeat head logit, within ±[`InfillOptions::MAX_REPEAT_OFFSET`].
+fn parse_repeat_offset(text: &str) -> std::result::Result<f64, String> {
+    let max = InfillOptions::MAX_REPEAT_OFFSET;
+    parse_number(text, -max, max, "it must be a finite number from -100 to 100")
+}
+
+/// A tempo in BPM.
+fn parse_bpm(text: &str) -> std::result::Result<f64, String> {
+    parse_number(text, 1.0, 1000.0, "a tempo must be from 1 to 1000 BPM")
+}
+
+/// How far to move along the density vector.
+fn parse_density(text: &str) -> std::result::Result<f32, String> {
+    Ok(parse_number(text, -100.0, 100.0, "it must be a finite number from -100 to 100")? as f32)
+}
+
+/// A count of variations, 1 to [`InfillOptions::MAX_USER_VARIATIONS`] (the plugin's range).
+fn parse_variations(text: &str) -> std::result::Result<usize, String> {
+    let max = InfillOptions::MAX_USER_VARIATIONS;
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("{text:?}: Rebar makes 1 to {max} variations at a time (as the plugin does)")),
+    }
+}
+
+/// Rounds of a sampling pass (redrawing copies, resampling), 0 to [`InfillOptions::MAX_ROUNDS`].
+fn parse_rounds(text: &str) -> std::result::Result<usize, String> {
+    let max = InfillOptions::MAX_ROUNDS;
+    match text.trim().parse::<usize>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("{text:?} is not a count from 0 to {max}")),
+    }
 }
 
 #[derive(clap::Args)]
@@ -258,7 +317,7 @@ struct AttributeArgs {
     input: PathBuf,
     /// How far to move along the note-density vector: 1 adds the full gap between the densest
     /// and sparsest quarter of the training windows, negative values thin the melody out.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_density)]
     density: f32,
     /// Output MIDI file.
     #[arg(short, long)]
@@ -469,16 +528,16 @@ struct EvalArgs {
     #[arg(long, default_value_t = default_steps())]
     steps: usize,
     /// DDIM η: 0 is deterministic given the start noise, 1 is as random as the ancestral sampler.
-    #[arg(long, default_value_t = default_eta())]
+    #[arg(long, default_value_t = default_eta(), value_parser = parse_fraction)]
     eta: f64,
-    /// Scale of the sampler's noise.
-    #[arg(long, default_value_t = 1.0)]
+    /// Scale of the sampler's noise (0 to 100).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_noise_scale)]
     temperature: f64,
     /// Takes of every reverse step (RePaint resampling); 1 is plain Algorithm 1.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = parse_rounds)]
     resample: usize,
     /// Weight of reconstruction guidance; 0 is plain Algorithm 1.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = parse_non_negative)]
     guidance: f64,
     /// Known latents re-noised at every step (Algorithm 1) or kept clean (a prior trained with
     /// clean context).
@@ -486,10 +545,10 @@ struct EvalArgs {
     known: KnownLatents,
     /// With --known renoised: the fraction of the steps, from the noisiest, that paste the known
     /// latents clean first (0: Algorithm 1 throughout).
-    #[arg(long, default_value_t = InfillOptions::DEFAULT_CLEAN_STEPS)]
+    #[arg(long, default_value_t = InfillOptions::DEFAULT_CLEAN_STEPS, value_parser = parse_fraction)]
     clean_steps: f64,
     /// Context guidance weight (0: off; see `rebar infill --help`).
-    #[arg(long, default_value_t = InfillOptions::default().context_guidance)]
+    #[arg(long, default_value_t = InfillOptions::default().context_guidance, value_parser = parse_non_negative)]
     context_guidance: f64,
     /// Repeats drawn from the prior's repeat head, or none.
     #[arg(long, value_enum, default_value_t = Repeats::default())]
@@ -497,7 +556,7 @@ struct EvalArgs {
     #[command(flatten)]
     calibration: CalibrationArgs,
     /// Weight of the decoder's interval prior, for every row's latents (see `rebar infill --help`).
-    #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT)]
+    #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT, value_parser = parse_non_negative)]
     interval_weight: f64,
     /// Generation from scratch in two passes: a draft, then its middle regenerated under
     /// context guidance from its own opening and close, so the tune keeps one character
@@ -655,7 +714,8 @@ fn dataset(args: DatasetArgs) -> Result<()> {
     println!("{}", dataset.summary.render());
     if let Some(path) = args.summary_json {
         let json = serde_json::to_string_pretty(&dataset.summary)?;
-        std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+        rebar_engine::fsutil::write_atomically(&path, json.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!("wrote {} in {:.1} s", args.out.display(), started.elapsed().as_secs_f64());
     Ok(())
@@ -1103,7 +1163,7 @@ fn load_engine(args: &SamplingArgs) -> Result<Engine> {
 impl SamplingArgs {
     fn options(&self) -> InfillOptions {
         InfillOptions {
-            variations: self.variations.max(1),
+            variations: self.variations,
             temperature: self.temperature,
             known: self.known,
             context_guidance: self.context_guidance,
@@ -1121,6 +1181,15 @@ impl SamplingArgs {
             pitch_range: self.range.map(|(low, high)| (low.min(127) as u8, high.min(127) as u8)),
             ..self.calibration.apply(InfillOptions::default())
         }
+    }
+
+    /// Checks, before any sampling, that the output can be written: a regular file or a new
+    /// name, or a symbolic link to one (see `fsutil`). A device such as /dev/null is refused
+    /// here, so numbered variations never land beside it as /dev/null-1.mid.
+    fn check_output(&self) -> Result<()> {
+        rebar_engine::fsutil::write_target(&self.output)
+            .map(drop)
+            .with_context(|| format!("cannot write {}", self.output.display()))
     }
 
     /// Writes each variation; returns the paths.
@@ -1142,6 +1211,7 @@ impl SamplingArgs {
 
 fn infill(args: InfillArgs) -> Result<()> {
     let started = Instant::now();
+    args.sampling.check_output()?;
     let engine = load_engine(&args.sampling)?;
     let loaded = started.elapsed();
     let clip = read_melody(&args.input)?;
@@ -1206,6 +1276,7 @@ fn interval_prior_note(engine: &Engine, options: &InfillOptions) -> String {
 
 fn generate(args: GenerateArgs) -> Result<()> {
     let started = Instant::now();
+    args.sampling.check_output()?;
     let engine = load_engine(&args.sampling)?;
     let bars = args.bars.clamp(2, engine.max_bars()).div_ceil(2) * 2;
     let silence =

@@ -95,10 +95,14 @@ impl Skip {
             Skip::Midi(MidiError::MeterChangeOffBar { .. }) => "meter change off a bar line".into(),
             Skip::Midi(MidiError::Malformed(_)) => "malformed MIDI".into(),
             Skip::Midi(MidiError::Io { .. }) => "unreadable file".into(),
+            Skip::Midi(MidiError::NotAFile { .. }) => "not a regular file".into(),
+            Skip::Midi(MidiError::TooLarge { .. }) => "file too large".into(),
+            Skip::Midi(MidiError::TooManyNotes { .. }) => "too many notes".into(),
+            Skip::Midi(MidiError::TooLong { .. }) => "melody too long".into(),
             Skip::Midi(MidiError::NoNotes) => "no notes".into(),
             Skip::Midi(MidiError::SmpteTiming) => "SMPTE timing".into(),
             Skip::Midi(MidiError::TrackNotFound { .. }) => "no such track".into(),
-            Skip::Midi(MidiError::Write(_)) => "write error".into(),
+            Skip::Midi(MidiError::Write(_) | MidiError::WriteIo { .. }) => "write error".into(),
             Skip::MissingMeter => "no meter stated".into(),
         }
     }

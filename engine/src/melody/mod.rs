@@ -13,6 +13,12 @@ use crate::time::{Step, STEPS_PER_BAR};
 
 pub use quantize::{quantize, quantize_notes, QuantizeReport, TimedNote};
 
+/// The longest melody read, in 16-step bars: over two hours at 120 BPM, far beyond any tune,
+/// and small enough that a melody's grid, windows and piano roll stay within a few hundred MB.
+/// A file's notes are checked against it before anything the size of the melody is allocated,
+/// so a tiny file whose notes lie 2^28 ticks apart is an error, not gigabytes of silence.
+pub const MAX_BARS: u32 = 4096;
+
 /// One note on the grid.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Note {

@@ -2,9 +2,10 @@
 //! onsets and offsets snap to the nearest sixteenth, notes shorter than a step after snapping are
 //! dropped, chords keep their highest note (skyline), each note is cut at the next onset, and
 //! pitches outside the 88-key range move by octaves. Every change is counted in the report.
+//! A part whose notes run past [`MAX_BARS`] is refused before its melody is built.
 
 use super::tokens::{MAX_PITCH, MIN_PITCH};
-use super::{Melody, Note};
+use super::{Melody, Note, MAX_BARS};
 use crate::midi::{Meter, MidiError, MidiFile, Part};
 use crate::time::{ticks_to_steps, Step, STEPS_PER_BAR};
 
@@ -47,6 +48,7 @@ impl QuantizeReport {
 pub fn quantize(file: &MidiFile, part: &Part) -> Result<(Melody, QuantizeReport), MidiError> {
     let mut report = QuantizeReport { notes_in: part.notes.len() as u64, ..Default::default() };
     let meter = check_meters(file, &mut report)?;
+    check_length(file, part)?;
 
     let timed = part.notes.iter().map(|n| TimedNote {
         pitch: n.key,
@@ -121,6 +123,20 @@ pub fn quantize_notes(timed: impl Iterator<Item = TimedNote>, report: &mut Quant
     melody_notes
 }
 
+/// Checks that every note of the part ends within [`MAX_BARS`], as quantization rounds it, so
+/// that no step, bar or grid the size of the melody overflows or takes more than the limit.
+fn check_length(file: &MidiFile, part: &Part) -> Result<(), MidiError> {
+    let Some(last_end) = part.notes.iter().map(|n| n.end.max(n.start)).max() else {
+        return Ok(());
+    };
+    let steps = ticks_to_steps(last_end, file.ppq).round();
+    if steps > f64::from(MAX_BARS * STEPS_PER_BAR) {
+        let bar = (steps / f64::from(STEPS_PER_BAR)).ceil() as u64;
+        return Err(MidiError::TooLong { bar, max: MAX_BARS });
+    }
+    Ok(())
+}
+
 /// Checks that every meter regroups into 16-step bars from the start, and returns the first one.
 fn check_meters(file: &MidiFile, report: &mut QuantizeReport) -> Result<Meter, MidiError> {
     let Some((_, first)) = file.meters.first() else {
@@ -130,7 +146,7 @@ fn check_meters(file: &MidiFile, report: &mut QuantizeReport) -> Result<Meter, M
     for &(tick, meter) in &file.meters {
         let step = ticks_to_steps(tick, file.ppq);
         if !meter.is_four_four_type() {
-            let bar = (step / f64::from(STEPS_PER_BAR)).floor() as u32 + 1;
+            let bar = ((step / f64::from(STEPS_PER_BAR)).floor() as u32).saturating_add(1);
             return Err(MidiError::UnsupportedMeter { meter, bar });
         }
         if (step / f64::from(STEPS_PER_BAR)).fract().abs() > ON_GRID_TOLERANCE {

@@ -78,6 +78,20 @@ pub enum MidiError {
     MeterChangeOffBar { meter: Meter, step: f64 },
     #[error("cannot write MIDI: {0}")]
     Write(String),
+    #[error("cannot write {}: {source}", path.display())]
+    WriteIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is {kind}, not a regular file; Rebar reads MIDI files only from regular files", path.display())]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("{} is {bytes} bytes; Rebar reads MIDI files of up to {max} bytes", path.display())]
+    TooLarge { path: PathBuf, bytes: u64, max: u64 },
+    #[error("the file holds more than {max} notes, more than Rebar reads from one file")]
+    TooManyNotes { max: usize },
+    #[error("the melody runs to bar {bar}; Rebar reads melodies of up to {max} bars of 16 steps")]
+    TooLong { bar: u64, max: u32 },
 }
 
 /// Attaches the file name to any error from reading that file.

@@ -1,7 +1,13 @@
 //! Reads a standard MIDI file (type 0, 1 or 2, any PPQ) into timed notes per part, plus the
 //! tempo, meter and key events. Nothing here quantizes; see [`crate::melody::quantize`](mod@crate::melody::quantize).
+//!
+//! A file may come from anywhere, so reading it is bounded: only regular files are read (a FIFO
+//! or a device would block or never end), at most [`MAX_FILE_BYTES`] of them, with at most
+//! [`MAX_NOTES`] notes, and a track that breaks off inside an event is an error rather than a
+//! shorter tune.
 
 use std::collections::{HashMap, VecDeque};
+use std::io::Read;
 use std::path::Path;
 
 use midly::{MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
@@ -129,15 +135,54 @@ impl MidiFile {
     }
 }
 
-/// Reads and parses a MIDI file from disk.
+/// The largest MIDI file read: 16 MiB, far above any melody (a long orchestral file is a few
+/// hundred kilobytes), and small enough that the parsed events stay within a few hundred MB.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// The most notes read from one file, over all its tracks.
+pub const MAX_NOTES: usize = 1 << 20;
+
+/// Reads and parses a MIDI file from disk. A symbolic link is followed; anything but a regular
+/// file (a folder, a FIFO, a device) is refused without reading from it.
 pub fn read_file(path: &Path) -> Result<MidiFile, MidiError> {
-    let bytes = std::fs::read(path).map_err(|source| MidiError::Io { path: path.to_path_buf(), source })?;
+    let io = |source| MidiError::Io { path: path.to_path_buf(), source };
+    let file = open_without_blocking(path).map_err(io)?;
+    let metadata = file.metadata().map_err(io)?;
+    if !metadata.is_file() {
+        return Err(MidiError::NotAFile {
+            path: path.to_path_buf(),
+            kind: crate::fsutil::kind_of(&metadata.file_type()),
+        });
+    }
+    let too_large = |bytes| MidiError::TooLarge { path: path.to_path_buf(), bytes, max: MAX_FILE_BYTES };
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(too_large(metadata.len()));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
     parse(&bytes)
+}
+
+/// Opens a file for reading without waiting for a writer, as opening a FIFO would; the caller
+/// then refuses it by its type. Reads from a regular file ignore the flag.
+fn open_without_blocking(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
 }
 
 /// Parses the bytes of a standard MIDI file.
 pub fn parse(bytes: &[u8]) -> Result<MidiFile, MidiError> {
     check_not_truncated(bytes)?;
+    check_events_whole(bytes)?;
     let smf = Smf::parse(bytes).map_err(|e| MidiError::Malformed(e.to_string()))?;
     let ppq = match smf.header.timing {
         Timing::Metrical(ppq) if ppq.as_int() > 0 => ppq.as_int(),
@@ -160,8 +205,9 @@ pub fn parse(bytes: &[u8]) -> Result<MidiFile, MidiError> {
         keys: Vec::new(),
         end_tick: 0,
     };
+    let mut notes = 0usize;
     for (track_index, track) in smf.tracks.iter().enumerate() {
-        read_track(track_index, track, &mut file);
+        read_track(track_index, track, &mut file, &mut notes)?;
     }
     file.tempos.sort_by_key(|(tick, _)| *tick);
     file.meters.sort_by_key(|(tick, _)| *tick);
@@ -181,7 +227,8 @@ fn check_not_truncated(bytes: &[u8]) -> Result<(), MidiError> {
         let declared = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
         let remaining = bytes.len() - at - 8;
         if declared > remaining {
-            let id = String::from_utf8_lossy(&header[..4]);
+            // A chunk name is four bytes of anything in a corrupt file: print them escaped.
+            let id = header[..4].escape_ascii();
             return Err(MidiError::Malformed(format!(
                 "truncated: chunk {index} ({id}) declares {declared} bytes but only {remaining} remain"
             )));
@@ -192,8 +239,41 @@ fn check_not_truncated(bytes: &[u8]) -> Result<(), MidiError> {
     Ok(())
 }
 
-/// Pairs note-ons with note-offs in one track and collects its meta events.
-fn read_track(track_index: usize, track: &[midly::TrackEvent<'_>], file: &mut MidiFile) {
+/// midly stops reading a track quietly at the first event it cannot read (one cut off by the
+/// chunk's end, or corrupt), so a damaged track would load as a shorter one, or as none. Read
+/// each track's events once more and say where one breaks off. Bytes after an End of Track
+/// event are not part of the track and are not checked.
+fn check_events_whole(bytes: &[u8]) -> Result<(), MidiError> {
+    let (_, tracks) = midly::parse(bytes).map_err(|e| MidiError::Malformed(e.to_string()))?;
+    for (index, track) in tracks.enumerate() {
+        let mut events = track.map_err(|e| MidiError::Malformed(e.to_string()))?;
+        let length = events.unread().len();
+        loop {
+            let left = events.unread().len();
+            match events.next() {
+                Some(Ok(event)) if matches!(event.kind, TrackEventKind::Meta(MetaMessage::EndOfTrack)) => break,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None if left > 0 => {
+                    return Err(MidiError::Malformed(format!(
+                        "track {index} breaks off in an incomplete or corrupt event at byte {} of its {length}",
+                        length - left
+                    )));
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Pairs note-ons with note-offs in one track and collects its meta events; `notes` counts the
+/// notes of the whole file against [`MAX_NOTES`].
+fn read_track(
+    track_index: usize,
+    track: &[midly::TrackEvent<'_>],
+    file: &mut MidiFile,
+    notes: &mut usize,
+) -> Result<(), MidiError> {
     let mut tick = 0u64;
     let mut name = String::new();
     // Notes still sounding, by (channel, key), oldest first.
@@ -212,6 +292,11 @@ fn read_track(track_index: usize, track: &[midly::TrackEvent<'_>], file: &mut Mi
                 };
                 let stack = open.entry((channel, key)).or_default();
                 if velocity > 0 {
+                    // Every note-on becomes a note, closed here or at the track's end.
+                    *notes += 1;
+                    if *notes > MAX_NOTES {
+                        return Err(MidiError::TooManyNotes { max: MAX_NOTES });
+                    }
                     stack.push_back((tick, velocity));
                 } else if let Some((start, velocity)) = stack.pop_front() {
                     notes_by_channel[usize::from(channel)].push(TickNote { key, start, end: tick, velocity });
@@ -222,9 +307,14 @@ fn read_track(track_index: usize, track: &[midly::TrackEvent<'_>], file: &mut Mi
                     file.tempos.push((tick, micros_per_beat_to_bpm(micros.as_int())));
                 }
                 MetaMessage::TimeSignature(numerator, denominator_log2, _, _) => {
-                    // Denominators past 2^7 do not exist in music; clamp so a corrupt byte cannot overflow.
-                    let denominator = 1u8 << denominator_log2.min(7);
-                    file.meters.push((tick, Meter { numerator, denominator }));
+                    // The denominator is stored as a power of two; past 2^7 it is no note value
+                    // (and no u8), so say what the file holds rather than print a wrong meter.
+                    if denominator_log2 > 7 {
+                        return Err(MidiError::Malformed(format!(
+                            "a time signature {numerator}/2^{denominator_log2} at tick {tick}: its denominator is no note value"
+                        )));
+                    }
+                    file.meters.push((tick, Meter { numerator, denominator: 1u8 << denominator_log2 }));
                 }
                 MetaMessage::KeySignature(sharps, minor) => {
                     file.keys.push((tick, KeySignature { sharps, minor }));
@@ -256,5 +346,130 @@ fn read_track(track_index: usize, track: &[midly::TrackEvent<'_>], file: &mut Mi
             name: name.clone(),
             notes,
         });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::melody::{quantize, MAX_BARS};
+
+    /// A type 0 file at `ppq` with one track of these event bytes.
+    fn smf(ppq: u16, track: &[u8]) -> Vec<u8> {
+        let mut bytes = b"MThd\0\0\0\x06\0\0\0\x01".to_vec();
+        bytes.extend(ppq.to_be_bytes());
+        bytes.extend(b"MTrk");
+        bytes.extend((track.len() as u32).to_be_bytes());
+        bytes.extend(track);
+        bytes
+    }
+
+    /// A 4/4 track of `count` one-tick notes (middle C), each `gap` ticks after the last one's end.
+    fn far_apart_notes(count: usize, gap: [u8; 4]) -> Vec<u8> {
+        let mut track = vec![0x00, 0xFF, 0x58, 0x04, 0x04, 0x02, 0x18, 0x08];
+        for i in 0..count {
+            if i > 0 {
+                track.extend(gap);
+            } else {
+                track.push(0);
+            }
+            track.extend([0x90, 60, 64, 0x01, 0x80, 60, 0]);
+        }
+        track.extend([0x00, 0xFF, 0x2F, 0x00]);
+        track
+    }
+
+    /// The largest delta time a MIDI file can state, 2^28 − 1 ticks.
+    const MAX_DELTA: [u8; 4] = [0xFF, 0xFF, 0xFF, 0x7F];
+
+    #[test]
+    fn notes_2_to_the_28_ticks_apart_are_a_too_long_error_not_gigabytes() {
+        // 53 bytes, two notes 2^28 − 1 ticks apart: 2^30 steps at PPQ 1 took gigabytes.
+        for ppq in [1, 2] {
+            let bytes = smf(ppq, &far_apart_notes(2, MAX_DELTA));
+            assert_eq!(bytes.len(), 53);
+            let file = parse(&bytes).unwrap();
+            let err = quantize(&file, &file.parts[0]).unwrap_err();
+            assert!(matches!(err, MidiError::TooLong { max: MAX_BARS, .. }), "{err}");
+            assert!(err.to_string().contains("up to 4096 bars"), "{err}");
+        }
+    }
+
+    #[test]
+    fn steps_past_u32_are_a_too_long_error_not_a_wrapped_length() {
+        // 17-20 notes 2^28 ticks apart at PPQ 1 pass 2^32 steps: the length wrapped to 0 bars
+        // and the piano roll indexed an empty grid.
+        for count in 17..=20 {
+            let file = parse(&smf(1, &far_apart_notes(count, MAX_DELTA))).unwrap();
+            let err = quantize(&file, &file.parts[0]).unwrap_err();
+            assert!(matches!(err, MidiError::TooLong { .. }), "{count}: {err}");
+        }
+        // A melody just inside the limit still reads: a note ending at the last step.
+        let last_tick = u64::from(MAX_BARS) * 4;
+        let mut track = vec![0x00, 0x90, 60, 64];
+        track.extend(variable_length(last_tick as u32));
+        track.extend([0x80, 60, 0, 0x00, 0xFF, 0x2F, 0x00]);
+        let file = parse(&smf(1, &track)).unwrap();
+        assert_eq!(quantize(&file, &file.parts[0]).unwrap().0.bars, MAX_BARS);
+    }
+
+    fn variable_length(mut value: u32) -> Vec<u8> {
+        let mut bytes = vec![(value & 0x7F) as u8];
+        value >>= 7;
+        while value > 0 {
+            bytes.insert(0, (value & 0x7F) as u8 | 0x80);
+            value >>= 7;
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_track_cut_off_inside_an_event_says_so_instead_of_having_no_notes() {
+        // The chunk ends after a note-on's status and key: its velocity is missing.
+        let err = parse(&smf(96, &[0x00, 0x90, 60])).unwrap_err();
+        assert!(err.to_string().contains("track 0 breaks off"), "{err}");
+        // Bytes after End of Track are not part of the track.
+        let mut track = vec![0x00, 0x90, 60, 64, 0x60, 0x80, 60, 0, 0x00, 0xFF, 0x2F, 0x00];
+        track.extend([0x00, 0x90]);
+        assert_eq!(parse(&smf(96, &track)).unwrap().parts[0].notes.len(), 1);
+    }
+
+    #[test]
+    fn a_meter_exponent_past_7_is_named_not_printed_as_128() {
+        let track = [0x00, 0xFF, 0x58, 0x04, 0x04, 0x08, 0x18, 0x08, 0x00, 0xFF, 0x2F, 0x00];
+        let err = parse(&smf(96, &track)).unwrap_err();
+        assert!(err.to_string().contains("4/2^8"), "{err}");
+        assert!(!err.to_string().contains("/128"), "{err}");
+    }
+
+    #[test]
+    fn a_cut_off_chunk_s_binary_name_is_printed_escaped() {
+        let mut bytes = smf(96, &[0x00, 0xFF, 0x2F, 0x00]);
+        bytes.extend([0x01, 0x1B, b'[', 0xFF, 0, 0, 0, 9]);
+        let err = parse(&bytes).unwrap_err().to_string();
+        assert!(err.contains(r"(\x01\x1b[\xff)"), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_device_is_refused_without_waiting_for_a_writer() {
+        let dir = std::env::temp_dir().join(format!("rebar-read-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("in.mid");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let (send, receive) = std::sync::mpsc::channel();
+        let reader = fifo.clone();
+        // Opening a FIFO for reading blocked until a writer came: run it aside with a deadline.
+        std::thread::spawn(move || send.send(read_file(&reader).map(|_| ()).map_err(|e| e.to_string())));
+        let result = receive.recv_timeout(std::time::Duration::from_secs(10)).expect("reading a FIFO returns");
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = result.unwrap_err();
+        assert!(err.contains("is a FIFO (named pipe), not a regular file"), "{err}");
+        let err = read_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(err, MidiError::NotAFile { kind: "a character device", .. }), "{err}");
     }
 }

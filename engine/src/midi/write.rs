@@ -117,7 +117,8 @@ pub fn notes_to_smf_bytes(notes: &[TickNote], song: &Song, ppq: u16) -> Result<V
 /// Writes the melody to `path`, through a temporary file so a failed write never leaves half a file.
 pub fn write_melody(melody: &Melody, path: &Path) -> Result<(), MidiError> {
     let bytes = melody_to_smf_bytes(melody)?;
-    crate::fsutil::write_atomically(path, &bytes).map_err(|source| MidiError::Io { path: path.to_path_buf(), source })
+    crate::fsutil::write_atomically(path, &bytes)
+        .map_err(|source| MidiError::WriteIo { path: path.to_path_buf(), source })
 }
 
 fn meta(delta: u32, message: MetaMessage<'static>) -> TrackEvent<'static> {
@@ -183,5 +184,18 @@ mod tests {
         assert!((file.initial_bpm() - 96.0).abs() < 1e-3);
         assert_eq!(file.parts[0].notes[0].start, 480);
         assert_eq!(file.end_tick, 4 * 480);
+    }
+
+    #[test]
+    fn a_failed_write_says_it_could_not_write() {
+        let dir = std::env::temp_dir().join(format!("rebar-write-fail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("file.mid");
+        std::fs::write(&file, b"x").unwrap();
+        let melody = melody_from(vec![Note { pitch: 60, start: Step(0), len: Step(4) }], Meter::FOUR_FOUR);
+        let err = write_melody(&melody, &file.join("out.mid")).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(err.starts_with("cannot write "), "{err}");
+        assert!(err.contains("file.mid is a regular file, not a folder"), "{err}");
     }
 }
