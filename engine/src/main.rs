@@ -139,7 +139,8 @@ struct SamplingArgs {
     /// Only pitches in this MIDI range in generated bars, e.g. 60-84.
     #[arg(long, value_parser = parse_range)]
     range: Option<(u32, u32)>,
-    /// Output MIDI file.
+    /// Output MIDI file: a new file, or a regular file it replaces atomically. A symbolic link
+    /// is followed and its target written; a device, FIFO or folder is refused.
     #[arg(short, long)]
     output: PathBuf,
     /// VAE weights file. Default: the weights built into this binary.
@@ -303,7 +304,8 @@ struct InterpolateArgs {
     /// Number of clips, including both ends (at least 2).
     #[arg(long, default_value_t = 5)]
     steps: usize,
-    /// Output MIDI file.
+    /// Output MIDI file: a new file, or a regular file it replaces atomically. A symbolic link
+    /// is followed and its target written; a device, FIFO or folder is refused.
     #[arg(short, long)]
     output: PathBuf,
     /// VAE weights file. Default: the weights built into this binary.
@@ -319,7 +321,8 @@ struct AttributeArgs {
     /// and sparsest quarter of the training windows, negative values thin the melody out.
     #[arg(long, allow_negative_numbers = true, value_parser = parse_density)]
     density: f32,
-    /// Output MIDI file.
+    /// Output MIDI file: a new file, or a regular file it replaces atomically. A symbolic link
+    /// is followed and its target written; a device, FIFO or folder is refused.
     #[arg(short, long)]
     output: PathBuf,
     /// VAE weights file. Default: the weights built into this binary.
@@ -357,7 +360,7 @@ struct TrainPriorArgs {
     unscaled: bool,
     /// Fraction of training crops with some latents kept clean, so the prior can infill from
     /// clean known latents [default: 0, the paper's objective alone].
-    #[arg(long)]
+    #[arg(long, value_parser = parse_fraction)]
     clean_context: Option<f64>,
     /// Start from these weights instead of random ones: a prior file, or a training checkpoint
     /// (its weight average). The architecture and data scale come from it.
@@ -369,10 +372,10 @@ struct TrainPriorArgs {
     #[arg(long, requires = "init_from")]
     add_copy: bool,
     /// Weight of the repeat head's loss beside the ε loss.
-    #[arg(long, default_value_t = PriorTrainOptions::default().repeat_weight)]
+    #[arg(long, default_value_t = PriorTrainOptions::default().repeat_weight, value_parser = parse_non_negative)]
     repeat_weight: f64,
     /// Fraction of crops that start on an 8-bar line from the tune's start.
-    #[arg(long, default_value_t = PriorTrainOptions::default().phrase_crops)]
+    #[arg(long, default_value_t = PriorTrainOptions::default().phrase_crops, value_parser = parse_fraction)]
     phrase_crops: f64,
     /// Places in the tune the model learns an encoding for, in latents counted from the tune's
     /// first bar and wrapping after that many (16: a 32-bar form) [default: 0 (none) for a new
@@ -405,7 +408,7 @@ struct RunArgs {
     #[arg(long)]
     batch: Option<usize>,
     /// Peak learning rate, warmed up then decayed to a tenth [default: VAE 1e-3, prior 5e-4].
-    #[arg(long)]
+    #[arg(long, value_parser = parse_non_negative)]
     lr: Option<f64>,
     /// Seed of every random draw; the same seed gives the same run.
     #[arg(long, default_value_t = 0)]
@@ -417,10 +420,10 @@ struct RunArgs {
     #[arg(long)]
     checkpoint_every: Option<u64>,
     /// Decay of the weight average that is exported [default: VAE 0 (off), prior 0.999].
-    #[arg(long)]
+    #[arg(long, value_parser = parse_fraction)]
     average_decay: Option<f64>,
     /// Stop (after a checkpoint) after this many minutes; resume later with --resume.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_non_negative)]
     max_minutes: Option<f64>,
     /// Train on the first CUDA GPU: needs a build with the `cuda` feature. The data pipeline and
     /// the optimizer's update stay on the CPU; a run on one device resumes on the other.
@@ -469,10 +472,10 @@ struct TrainVaeArgs {
     #[command(flatten)]
     run: RunArgs,
     /// β: the weight of the KL term once annealed.
-    #[arg(long, default_value_t = VaeTrainOptions::default().beta)]
+    #[arg(long, default_value_t = VaeTrainOptions::default().beta, value_parser = parse_non_negative)]
     beta: f64,
     /// Free bits: KL nats per window that cost nothing.
-    #[arg(long, default_value_t = VaeTrainOptions::default().free_bits)]
+    #[arg(long, default_value_t = VaeTrainOptions::default().free_bits, value_parser = parse_non_negative)]
     free_bits: f64,
     /// Steps over which β rises from 0.
     #[arg(long, default_value_t = VaeTrainOptions::default().kl_anneal_steps)]
@@ -825,7 +828,6 @@ fn eval(args: EvalArgs) -> Result<()> {
             } else {
                 Sampler::Ddim { steps: args.steps, eta: args.eta, spacing: args.spacing }
             };
-            anyhow::ensure!((0.0..=1.0).contains(&args.clean_steps), "--clean-steps is a fraction from 0 to 1");
             let options = InfillOptions {
                 variations: args.samples.max(1),
                 seed: args.seed,

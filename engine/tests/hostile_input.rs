@@ -140,8 +140,18 @@ fn numbers_that_are_not_finite_or_in_range_are_refused_when_parsed() {
         assert_eq!(out.status.code(), Some(2), "{case:?}: {err}");
         assert!(err.contains("out of range") && !err.contains("panicked"), "{case:?}: {err}");
     }
-    let out = rebar(&["generate", "--bpm", "NaN", "-o", output]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let more: &[&[&str]] = &[
+        &["generate", "--bpm", "NaN", "-o", output],
+        &["attribute", input, "--density", "NaN", "-o", output],
+        &["train", "vae", "--data", input, "--out", output, "--lr", "NaN"],
+        &["train", "prior", "--data", input, "--out", output, "--phrase-crops", "inf"],
+    ];
+    for args in more {
+        let out = rebar(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("out of range"), "{args:?}: {err}");
+    }
     assert!(!Path::new(output).exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
