@@ -27,23 +27,12 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Whether Ardour's Lua session tool is installed; panics when it is not and
-/// `REBAR_REQUIRE_ARDOUR=1` asks for it.
+/// Whether Ardour's Lua session tool is installed: `ARDOUR_LUA`, or `ardour7-lua` on the PATH.
 fn ardour_available() -> bool {
-    let found = match std::env::var_os("ARDOUR_LUA") {
+    match std::env::var_os("ARDOUR_LUA") {
         Some(path) => Path::new(&path).is_file(),
-        None => std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("ardour7-lua").is_file()))
-            .unwrap_or(false),
-    };
-    if !found {
-        let required = std::env::var("REBAR_REQUIRE_ARDOUR").is_ok_and(|v| v == "1");
-        assert!(!required, "REBAR_REQUIRE_ARDOUR=1 but ardour7-lua is not installed (package: ardour)");
-        eprintln!(
-            "skipping: ardour7-lua is not installed (package: ardour); set REBAR_REQUIRE_ARDOUR=1 to fail instead"
-        );
+        None => rebar_tests::host_available("ardour7-lua", "REBAR_REQUIRE_ARDOUR"),
     }
-    found
 }
 
 /// The VST3 bundle under test: `REBAR_VST3_BUNDLE`, or a bundle laid out around the plugin

@@ -67,3 +67,18 @@ pub fn clip_notes(clip: &serde_json::Value) -> Option<Vec<(f64, f64, u8)>> {
         .map(|n| Some((n["start"].as_f64()?, n["length"].as_f64()?, u8::try_from(n["pitch"].as_u64()?).ok()?)))
         .collect()
 }
+
+/// Whether the real host program `tool` is on the PATH. When it is not, the test prints that it
+/// skips, unless the environment variable `require` is `1` (as `.ci/run` sets it), which makes a
+/// missing host a failure.
+pub fn host_available(tool: &str, require: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+        .unwrap_or(false);
+    if !found {
+        let required = std::env::var(require).is_ok_and(|v| v == "1");
+        assert!(!required, "{require}=1 but {tool} is not installed");
+        eprintln!("skipping: {tool} is not installed; set {require}=1 to fail instead");
+    }
+    found
+}

@@ -428,19 +428,32 @@ fn capture_catches_the_clip_from_a_host_counting_half_notes_in_two_two() {
 #[test]
 fn capturing_and_regenerating_mark_the_project_modified() {
     let mut host = plugin(false);
+    marks_the_project_modified(&mut host);
+}
+
+/// The same with a host that never answers `request_callback` (Qtractor 0.9): the call to mark
+/// the project modified still gets made, from the plugin's timer.
+#[test]
+fn a_host_that_ignores_callback_requests_still_hears_the_project_changed() {
+    let mut host = plugin(false);
+    host.ignore_callback_requests();
+    marks_the_project_modified(&mut host);
+}
+
+fn marks_the_project_modified(host: &mut ClapHost) {
     let mut playhead = Playhead::new(120.0, None);
     let pass = (CLIP_BEATS * 24_000.0) as u64;
-    playhead.play(&mut host, pass + u64::from(BLOCK), true);
-    assert!(wait_for(&mut host, 10, |h| h.dirty_marks() > 0), "capturing did not mark the project modified");
+    playhead.play(host, pass + u64::from(BLOCK), true);
+    assert!(wait_for(host, 10, |h| h.dirty_marks() > 0), "capturing did not mark the project modified");
     let after_capture = host.dirty_marks();
 
     // The same clip again is no change.
     let mut again = Playhead::new(120.0, None);
-    again.play(&mut host, pass + u64::from(BLOCK), true);
-    assert!(!wait_for(&mut host, 1, |h| h.dirty_marks() > after_capture), "an unchanged clip marked the project");
+    again.play(host, pass + u64::from(BLOCK), true);
+    assert!(!wait_for(host, 1, |h| h.dirty_marks() > after_capture), "an unchanged clip marked the project");
 
-    regenerate(&mut host);
-    assert!(wait_for(&mut host, 10, |h| h.dirty_marks() > after_capture), "new variations did not mark the project");
+    regenerate(host);
+    assert!(wait_for(host, 10, |h| h.dirty_marks() > after_capture), "new variations did not mark the project");
 
     let saved = host.save_state().expect("the plugin saves its state");
     let mut reloaded = ClapHost::load(&built_plugin()).expect("the built plugin loads");

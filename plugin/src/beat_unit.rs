@@ -4,15 +4,19 @@
 //! quarter notes, such positions move at the wrong speed and every block looks like a jump.
 //!
 //! Rebar measures how far the reported position moves against how far the tempo says it should
-//! over at least half a beat of uninterrupted playback: at the same rate the positions are
+//! over at least a 32nd of a beat of uninterrupted playback: at the same rate the positions are
 //! quarter notes; at the meter's rate (denominator / 4) they count the meter's beat and are
 //! scaled to quarter notes. Anything else is a jump and says nothing. Real-time safe.
 
-/// Quarter notes the measurement spans before it decides: long enough that positions rounded
-/// to a host's ticks (a 960th of a beat) move the measured rate by well under its tolerance.
-const MEASURE_QUARTERS: f64 = 0.5;
-/// How far the measured rate may be from the rate it is taken for.
-const RATE_TOLERANCE: f64 = 0.02;
+/// Quarter notes the measurement spans before it decides. Short, so the decision comes before
+/// positions read at the wrong rate drift from the true ones by more than a 64th of a beat
+/// (the continuity tolerance, see [`crate::timeline::position_tolerance`]) and the first pass
+/// is lost; long enough that positions rounded to a host's ticks (a 960th of its beat) move
+/// the measured rate by well under [`RATE_TOLERANCE`].
+const MEASURE_QUARTERS: f64 = 1.0 / 32.0;
+/// How far, relatively, the measured rate may be from the rate it is taken for: the candidates
+/// (1, and the meter's 1/2, 2, …) are a factor of 2 apart.
+const RATE_TOLERANCE: f64 = 0.15;
 
 /// The running measurement, and the scale it settled on.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -100,12 +104,10 @@ mod tests {
         for i in 0..100 {
             unit.observe(Some((f64::from(i) * 3.0, Some(2), 0.1)));
         }
-        // Half-note positions, but stopped every few blocks: never half a beat to measure.
+        // Half-note positions, but stopped after every block: never two blocks to compare.
         for i in 0..100 {
-            unit.observe(Some((f64::from(i % 4) * 0.05, Some(2), 0.1)));
-            if i % 4 == 3 {
-                unit.observe(None);
-            }
+            unit.observe(Some((f64::from(i) * 0.05, Some(2), 0.1)));
+            unit.observe(None);
         }
         assert_eq!(unit.quarters_per_beat(), 1.0);
         unit.observe(Some((f64::NAN, Some(2), 0.1)));

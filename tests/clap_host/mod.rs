@@ -41,9 +41,12 @@
 use std::ffi::CString;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Mutex;
 
 use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
+use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
+use clack_extensions::timer::{HostTimer, HostTimerImpl, PluginTimer, TimerId};
 use clack_host::events::event_types::{NoteOffEvent, NoteOnEvent, ParamValueEvent, TransportEvent, TransportFlags};
 use clack_host::events::spaces::CoreEventSpace;
 use clack_host::events::{EventFlags, EventHeader, Match, Pckn};
@@ -221,6 +224,26 @@ struct HostShared {
     restart_requested: AtomicBool,
     /// `clap_host_state.mark_dirty` calls: how often the plugin said the project needs saving.
     dirty_marks: AtomicU32,
+    /// Whether `request_callback` is answered. Some hosts (Qtractor 0.9) never answer it; a
+    /// plugin must then get its main-thread work done another way (a timer).
+    ignores_callbacks: AtomicBool,
+    /// Timers the plugin registered through `clap_host_timer_support`; each ticks on every
+    /// [`ClapHost::idle`].
+    timers: Mutex<Vec<u32>>,
+    /// Inside `process`: the thread-check extension then calls this thread the audio thread and
+    /// not the main thread, as a DAW's threads would be, so the plugin posts main-thread work
+    /// (through `request_callback` or its timers) instead of doing it inline.
+    processing: AtomicBool,
+}
+
+impl HostThreadCheckImpl for HostShared {
+    fn is_main_thread(&self) -> bool {
+        !self.processing.load(Ordering::SeqCst)
+    }
+
+    fn is_audio_thread(&self) -> bool {
+        self.processing.load(Ordering::SeqCst)
+    }
 }
 
 impl SharedHandler<'_> for HostShared {
@@ -237,10 +260,10 @@ impl SharedHandler<'_> for HostShared {
     }
 }
 
-/// The host handler types. The one host extension offered is `state`, so the plugin can mark
-/// the project modified. nice-plug also queries the host's params, latency, voice-info and
-/// thread-check extensions but works without them (it then compares thread ids to find the main
-/// thread, which is this thread).
+/// The host handler types. The host extensions offered are `state`, so the plugin can mark the
+/// project modified, `timer-support`, and `thread-check`, which tells the plugin it is on the
+/// audio thread while it processes. nice-plug also queries the host's params, latency and
+/// voice-info extensions but works without them.
 struct TestHost;
 
 impl HostHandlers for TestHost {
@@ -249,7 +272,7 @@ impl HostHandlers for TestHost {
     type AudioProcessor<'a> = ();
 
     fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
-        builder.register::<HostState>();
+        builder.register::<HostState>().register::<HostTimer>().register::<HostThreadCheck>();
     }
 }
 
@@ -263,6 +286,20 @@ impl<'a> MainThreadHandler<'a> for HostMainThread<'a> {}
 impl HostStateImpl for HostMainThread<'_> {
     fn mark_dirty(&self) {
         self.shared.dirty_marks.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl HostTimerImpl for HostMainThread<'_> {
+    fn register_timer(&self, _period_ms: u32) -> Result<TimerId, HostError> {
+        let mut timers = self.shared.timers.lock().unwrap_or_else(|e| e.into_inner());
+        let id = timers.iter().max().map_or(1, |max| max + 1);
+        timers.push(id);
+        Ok(TimerId(id))
+    }
+
+    fn unregister_timer(&self, timer_id: TimerId) -> Result<(), HostError> {
+        self.shared.timers.lock().unwrap_or_else(|e| e.into_inner()).retain(|id| *id != timer_id.0);
+        Ok(())
     }
 }
 
@@ -522,6 +559,7 @@ impl ClapHost {
         let audio_in = unsafe { InputAudioBuffers::from_raw_buffers(&[], block.frames) };
         let mut audio_out = OutputAudioBuffers::empty();
         let processor = self.processor.as_mut().expect("checked above");
+        self.instance.access_shared_handler(|shared| shared.processing.store(true, Ordering::SeqCst));
         let status = processor.process(
             &audio_in,
             &mut audio_out,
@@ -530,6 +568,7 @@ impl ClapHost {
             Some(self.steady_time),
             transport.as_ref(),
         );
+        self.instance.access_shared_handler(|shared| shared.processing.store(false, Ordering::SeqCst));
         self.steady_time += u64::from(block.frames);
         self.idle();
         status.map_err(|e| format!("{} failed to process a block: {e}", self.plugin_id))?;
@@ -572,11 +611,26 @@ impl ClapHost {
     /// event loop would. Called after every block and lifecycle step; call it directly when
     /// waiting for the plugin's background work without processing.
     pub fn idle(&mut self) {
-        let requested =
-            self.instance.access_shared_handler(|shared| shared.callback_requested.swap(false, Ordering::SeqCst));
+        let (requested, timers) = self.instance.access_shared_handler(|shared| {
+            let requested = shared.callback_requested.swap(false, Ordering::SeqCst)
+                && !shared.ignores_callbacks.load(Ordering::SeqCst);
+            (requested, shared.timers.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        });
         if requested {
             self.instance.call_on_main_thread_callback();
         }
+        let handle = self.instance.plugin_handle();
+        if let Some(timer) = handle.get_extension::<PluginTimer>() {
+            for id in timers {
+                timer.on_timer(&handle, TimerId(id));
+            }
+        }
+    }
+
+    /// Stops answering `request_callback`, as Qtractor 0.9 does: the plugin's main-thread
+    /// requests are then served only through the timers it registered.
+    pub fn ignore_callback_requests(&mut self) {
+        self.instance.access_shared_handler(|shared| shared.ignores_callbacks.store(true, Ordering::SeqCst));
     }
 
     /// Whether the plugin has called `request_restart` since load (a host would then

@@ -44,6 +44,9 @@ use clap_sys::ext::render::{
 use clap_sys::ext::state::{CLAP_EXT_STATE, clap_host_state, clap_plugin_state};
 use clap_sys::ext::tail::{CLAP_EXT_TAIL, clap_plugin_tail};
 use clap_sys::ext::thread_check::{CLAP_EXT_THREAD_CHECK, clap_host_thread_check};
+use clap_sys::ext::timer_support::{
+    CLAP_EXT_TIMER_SUPPORT, clap_host_timer_support, clap_plugin_timer_support,
+};
 use clap_sys::ext::track_info::CLAP_EXT_TRACK_INFO;
 #[cfg(feature = "editor")]
 use clap_sys::ext::track_info::{
@@ -215,6 +218,13 @@ pub struct Wrapper<P: ClapPlugin> {
     host_params: AtomicRefCell<Option<ClapPtr<clap_host_params>>>,
     /// The host's state extension, through which the plugin marks the project modified.
     host_state: AtomicRefCell<Option<ClapPtr<clap_host_state>>>,
+
+    /// A host timer that also runs the main-thread task queue. Some hosts (Qtractor 0.9) never
+    /// answer `request_callback`, so without it a task posted from the audio thread (marking
+    /// the project modified, a latency change) would wait forever.
+    clap_plugin_timer_support: clap_plugin_timer_support,
+    host_timer_support: AtomicRefCell<Option<ClapPtr<clap_host_timer_support>>>,
+    task_timer: AtomicRefCell<Option<clap_id>>,
     // These fields are exactly the same as their VST3 wrapper counterparts.
     //
     /// The keys from `param_map` in a stable order.
@@ -711,6 +721,11 @@ impl<P: ClapPlugin> Wrapper<P> {
             },
             host_params: AtomicRefCell::new(None),
             host_state: AtomicRefCell::new(None),
+            clap_plugin_timer_support: clap_plugin_timer_support {
+                on_timer: Some(Self::ext_timer_support_on_timer),
+            },
+            host_timer_support: AtomicRefCell::new(None),
+            task_timer: AtomicRefCell::new(None),
             param_hashes,
             param_by_hash,
             param_id_by_hash,
@@ -1716,6 +1731,19 @@ impl<P: ClapPlugin> Wrapper<P> {
                 query_host_extension::<clap_host_params>(&wrapper.host_callback, CLAP_EXT_PARAMS);
             *wrapper.host_state.borrow_mut() =
                 query_host_extension::<clap_host_state>(&wrapper.host_callback, CLAP_EXT_STATE);
+            *wrapper.host_timer_support.borrow_mut() = query_host_extension::<clap_host_timer_support>(
+                &wrapper.host_callback,
+                CLAP_EXT_TIMER_SUPPORT,
+            );
+            if let Some(timer_support) = &*wrapper.host_timer_support.borrow() {
+                let mut timer_id: clap_id = 0;
+                let registered = unsafe_clap_call! {
+                    timer_support=>register_timer(&*wrapper.host_callback, TASK_TIMER_PERIOD_MS, &mut timer_id)
+                };
+                if registered {
+                    *wrapper.task_timer.borrow_mut() = Some(timer_id);
+                }
+            }
             *wrapper.host_voice_info.borrow_mut() = query_host_extension::<clap_host_voice_info>(
                 &wrapper.host_callback,
                 CLAP_EXT_VOICE_INFO,
@@ -1736,6 +1764,11 @@ impl<P: ClapPlugin> Wrapper<P> {
         assert!(!plugin.is_null() && unsafe { !(*plugin).plugin_data.is_null() });
         let this = unsafe { Arc::from_raw((*plugin).plugin_data as *mut Self) };
         crate::nice_debug_assert_eq!(Arc::strong_count(&this), 1);
+        if let (Some(timer_support), Some(timer_id)) =
+            (&*this.host_timer_support.borrow(), this.task_timer.borrow_mut().take())
+        {
+            unsafe_clap_call! { timer_support=>unregister_timer(&*this.host_callback, timer_id) };
+        }
 
         drop(this);
     }
@@ -2368,6 +2401,8 @@ impl<P: ClapPlugin> Wrapper<P> {
             &wrapper.clap_plugin_render as *const _ as *const c_void
         } else if id == CLAP_EXT_STATE {
             &wrapper.clap_plugin_state as *const _ as *const c_void
+        } else if id == CLAP_EXT_TIMER_SUPPORT {
+            &wrapper.clap_plugin_timer_support as *const _ as *const c_void
         } else if id == CLAP_EXT_TRACK_INFO {
             #[cfg(not(feature = "editor"))]
             return std::ptr::null();
@@ -2404,6 +2439,18 @@ impl<P: ClapPlugin> Wrapper<P> {
 
         // [Self::schedule_gui] posts a task to the queue and asks the host to call this function
         // on the main thread, so once that's done we can just handle all requests here
+        while let Some(task) = wrapper.tasks.pop() {
+            wrapper.execute(task, true);
+        }
+    }
+
+    unsafe extern "C" fn ext_timer_support_on_timer(plugin: *const clap_plugin, timer_id: clap_id) {
+        check_null_ptr!((), plugin, unsafe { (*plugin).plugin_data });
+        let wrapper = unsafe { &*((*plugin).plugin_data as *const Self) };
+        if *wrapper.task_timer.borrow() != Some(timer_id) {
+            return;
+        }
+        // The same queue [Self::on_main_thread] drains, for hosts that never call that.
         while let Some(task) = wrapper.tasks.pop() {
             wrapper.execute(task, true);
         }
@@ -3547,6 +3594,9 @@ impl<P: ClapPlugin> Wrapper<P> {
         }
     }
 }
+
+/// How often the host timer runs the main-thread task queue.
+const TASK_TIMER_PERIOD_MS: u32 = 50;
 
 /// Convenience function to query an extension from the host.
 ///
