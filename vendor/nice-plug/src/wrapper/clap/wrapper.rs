@@ -1737,7 +1737,7 @@ impl<P: ClapPlugin> Wrapper<P> {
             );
             if let Some(timer_support) = &*wrapper.host_timer_support.borrow() {
                 let mut timer_id: clap_id = 0;
-                let registered = unsafe_clap_call! {
+                let registered = clap_call! {
                     timer_support=>register_timer(&*wrapper.host_callback, TASK_TIMER_PERIOD_MS, &mut timer_id)
                 };
                 if registered {
