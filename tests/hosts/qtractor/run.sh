@@ -40,7 +40,10 @@ pids=()
 cleanup() {
 	# Newest first (Qtractor, then JACK, then the display); Qtractor needs no clean exit.
 	local i
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -9 "${pids[i]}" 2>/dev/null; sleep 0.3; done
+	# A polite stop first: JACK removes its shared-memory entries only when it exits cleanly.
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		kill "${pids[i]}" 2>/dev/null; sleep 1; kill -9 "${pids[i]}" 2>/dev/null
+	done
 	[ "${REBAR_KEEP:-0}" = 1 ] && echo "kept $tmp" >&2 || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -60,10 +63,14 @@ Logging\\MessagesLogPath=$tmp/messages.log
 CONF
 gcc -shared -fPIC -O1 -o "$tmp/fakeseq.so" "$here/fakeseq.c" -lasound || { echo "ERROR: shim build failed (libasound2-dev?)" >&2; exit 2; }
 
-# A display and a JACK server of our own (names unique to this run).
+# A display and a JACK server of our own.
 disp=":$(( 100 + RANDOM % 800 ))"
 Xvfb "$disp" -screen 0 1600x1000x24 >"$tmp/xvfb.log" 2>&1 & pids+=($!); disown $!
-export JACK_DEFAULT_SERVER="rebar$$"
+# JACK lists its servers in /dev/shm; a server killed hard leaves its entries behind, and after
+# a handful JACK refuses to start another ("Too many servers already active"). With no jackd
+# running, every entry there is stale.
+pgrep -x jackd >/dev/null || rm -f /dev/shm/jack-shm-registry /dev/shm/jack_* /dev/shm/jack-*
+export JACK_DEFAULT_SERVER="rebar-tests"
 jackd --no-realtime -d dummy -r 48000 -p "${REBAR_BLOCK:-1024}" >"$tmp/jackd.log" 2>&1 & pids+=($!); disown $!
 sleep 2
 export DISPLAY="$disp"
