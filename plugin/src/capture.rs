@@ -90,7 +90,7 @@ impl Capture {
                 // A pass that starts within the host's rounding of the region start is whole. One
                 // that starts a hair before the region end is not: it would complete at once and
                 // hold a sliver; the whole pass after it starts at the region start.
-                self.pass_is_whole = position <= length / 2.0 && same_place(position, 0.0, beats_per_sample);
+                self.pass_is_whole = same_place(position, 0.0, beats_per_sample);
             }
         }
         self.last_position = Some(position);

@@ -64,11 +64,10 @@ impl Rebar {
             .filter(|(a, b)| a.is_finite() && b.is_finite() && b > a)
     }
 
-    /// The block's settings from the parameters.
-    fn settings(&self, transport: &Transport) -> BlockSettings {
+    /// The block's settings from the parameters and the block's host loop (in quarter notes).
+    fn settings(&self, host_loop: Option<(f64, f64)>) -> BlockSettings {
         let p = &self.params;
         let bars_param = p.capture_bars.value().clamp(1, clip::MAX_BARS as i32) as u32;
-        let host_loop = self.host_loop(transport);
         let region = match (p.capture_source.value(), host_loop) {
             (CaptureSource::HostLoop, Some((start, end))) => Region {
                 start_beats: start,
@@ -205,16 +204,17 @@ impl Plugin for Rebar {
             _ => None,
         };
         self.beat_unit.observe(block);
+        let host_loop = self.host_loop(transport);
         let timeline = BlockTimeline::new(
             transport.playing,
             transport.pos_beats().map(|p| p * self.beat_unit.quarters_per_beat()),
             transport.tempo,
             transport.sample_rate,
             samples,
-            self.host_loop(transport),
+            host_loop,
         );
         let tempo = transport.tempo;
-        let settings = self.settings(transport);
+        let settings = self.settings(host_loop);
         let Some(processor) = self.processor.as_mut() else {
             while let Some(event) = context.next_event() {
                 let _ = context.try_send_event(event);
