@@ -1,42 +1,28 @@
 //! Shared helpers for the end-to-end tests.
 
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 
 /// The folder of real tunes the tests read: public-domain tunes copied from the corpus.
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// The plugin library (one binary with both the CLAP and the VST3 entry points), built once per
-/// test run, in release and with nice-plug's `assert_process_allocs`, so an allocation or a
-/// free inside `process()` aborts the test. It goes to its own target directory, so this build
-/// never waits on (or replaces) the workspace's own release build.
+/// The plugin library (one binary with both the CLAP and the VST3 entry points) that `cargo
+/// test` built for this run, beside the test binaries: a dev-dependency of this crate, with
+/// nice-plug's `assert_process_allocs` and the test profile's debug assertions, so an allocation
+/// or a free inside `process()` aborts the test.
 pub fn built_plugin() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-            let target = root.join("target").join("e2e");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .current_dir(&root)
-                .args(["build", "--release", "-p", "rebar-plugin", "--lib", "--features", "assert_process_allocs"])
-                .env("CARGO_TARGET_DIR", &target)
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "building the plugin failed");
-            let name = if cfg!(target_os = "macos") {
-                "librebar_plugin.dylib"
-            } else if cfg!(windows) {
-                "rebar_plugin.dll"
-            } else {
-                "librebar_plugin.so"
-            };
-            target.join("release").join(name)
-        })
-        .clone()
+    let name = if cfg!(target_os = "macos") {
+        "librebar_plugin.dylib"
+    } else if cfg!(windows) {
+        "rebar_plugin.dll"
+    } else {
+        "librebar_plugin.so"
+    };
+    let test_binary = std::env::current_exe().expect("the test binary knows its path");
+    let library = test_binary.parent().expect("the test binary is in a folder").join(name);
+    assert!(library.is_file(), "{} is missing: run the tests with `cargo test`, which builds it", library.display());
+    library
 }
 
 /// The clip the plugin tests play: 8 bars of 4/4, a note on every eighth, each a sixteenth long,

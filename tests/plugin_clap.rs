@@ -3,267 +3,17 @@
 //! again and check every output note against the input and the generated variation, sample for
 //! sample. Run with a plain transport, a host loop, a tempo change and a null transport.
 //!
-//! The plugin is built here with nice-plug's `assert_process_allocs`, so an allocation or a free
-//! inside `process()` aborts the test. It goes to its own target directory, so this build never
-//! waits on (or replaces) the workspace's own release build.
+//! The plugin is built with nice-plug's `assert_process_allocs` (see
+//! [`rebar_tests::built_plugin`]), so an allocation or a free inside `process()` aborts the test.
 
 mod clap_host;
+mod clap_play;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clap_host::{Block, ClapHost, InNote, OutNote, Transport};
-use rebar_tests::{built_plugin, clip_notes, eight_bar_melody, session_from_state};
-
-const SAMPLE_RATE: f64 = 48_000.0;
-/// Not a divisor of a bar's length at these tempos, so blocks straddle bar lines and loop ends.
-const BLOCK: u32 = 441;
-/// The clip: 8 bars of 4/4.
-const CLIP_BEATS: f64 = 32.0;
-
-/// A played stretch of song time, block by block, with the input clip looping under it.
-struct Playhead {
-    tempo: f64,
-    sample_rate: f64,
-    /// Samples per block.
-    block: u32,
-    /// The tick grid the host rounds each block's reported song position to (Ardour counts 1,920
-    /// ticks a beat, Qtractor 960); `None` reports it exactly.
-    ticks_per_beat: Option<f64>,
-    /// The meter the host reports, and how many quarter notes its reported beat counts: 1 as
-    /// CLAP defines it, 2 for a host that counts the half notes of 2/2 (Qtractor does).
-    meter: (u16, u16),
-    quarters_per_reported_beat: f64,
-    /// Samples played so far in this stretch.
-    played: u64,
-    /// Song beat where the stretch started.
-    start_beat: f64,
-    /// The host loop, if any; the song position wraps from its end to its start.
-    host_loop: Option<(f64, f64)>,
-}
-
-impl Playhead {
-    /// A stretch from the song start at [`SAMPLE_RATE`] in blocks of [`BLOCK`], reported exactly.
-    fn new(tempo: f64, host_loop: Option<(f64, f64)>) -> Self {
-        Self {
-            tempo,
-            sample_rate: SAMPLE_RATE,
-            block: BLOCK,
-            ticks_per_beat: None,
-            meter: (4, 4),
-            quarters_per_reported_beat: 1.0,
-            played: 0,
-            start_beat: 0.0,
-            host_loop,
-        }
-    }
-
-    fn beats_per_sample(&self) -> f64 {
-        self.tempo / 60.0 / self.sample_rate
-    }
-
-    /// The song beat at `sample` samples into the stretch (wrapping at the loop end).
-    fn song_beat(&self, sample: u64) -> f64 {
-        let beat = self.start_beat + sample as f64 * self.beats_per_sample();
-        match self.host_loop {
-            Some((a, b)) if beat >= b => a + (beat - a) % (b - a),
-            _ => beat,
-        }
-    }
-
-    /// The sample (into the stretch) where each input note event falls, for `samples` samples:
-    /// the clip repeats every [`CLIP_BEATS`].
-    fn input_events(&self, samples: u64) -> Vec<(u64, InNote)> {
-        let samples_per_beat = 1.0 / self.beats_per_sample();
-        let mut events = Vec::new();
-        let passes = (samples as f64 / samples_per_beat / CLIP_BEATS).ceil() as u64 + 1;
-        for pass in 0..passes {
-            for &(start, length, key) in &eight_bar_melody() {
-                let song = pass as f64 * CLIP_BEATS + start - self.start_beat;
-                if song < 0.0 {
-                    continue;
-                }
-                let on = (song * samples_per_beat).round() as u64;
-                let off = ((song + length) * samples_per_beat).round() as u64;
-                if off < samples {
-                    events.push((on, InNote::on(0, key, 0.8)));
-                    events.push((off, InNote::off(0, key)));
-                }
-            }
-        }
-        events.sort_by_key(|(t, n)| (*t, n.on));
-        events
-    }
-
-    /// Plays `samples` samples; returns every output note at its sample into the stretch.
-    fn play(&mut self, host: &mut ClapHost, samples: u64, transport: bool) -> Vec<(u64, OutNote)> {
-        let events = self.input_events(samples);
-        let mut next = 0;
-        let mut out = Vec::new();
-        let end = self.played + samples;
-        while self.played < end {
-            let frames = (end - self.played).min(u64::from(self.block)) as u32;
-            let mut notes = Vec::new();
-            while next < events.len() && events[next].0 < self.played + u64::from(frames) {
-                let (at, mut note) = events[next];
-                note.time = (at - self.played) as u32;
-                notes.push(note);
-                next += 1;
-            }
-            let reported = self.song_beat(self.played) / self.quarters_per_reported_beat;
-            let song_pos_beats = match self.ticks_per_beat {
-                Some(ticks) => (reported * ticks).round() / ticks,
-                None => reported,
-            };
-            let transport = transport.then(|| {
-                let t = Transport::playing(self.tempo, song_pos_beats).in_meter(self.meter.0, self.meter.1);
-                match self.host_loop {
-                    Some((a, b)) => t.looping(a / self.quarters_per_reported_beat, b / self.quarters_per_reported_beat),
-                    None => t,
-                }
-            });
-            let block = Block { frames, transport, notes, params: vec![] };
-            for note in host.process(&block) {
-                out.push((self.played + u64::from(note.time), note));
-            }
-            self.played += u64::from(frames);
-        }
-        out
-    }
-}
-
-/// A loaded, activated plugin set up to capture 8 bars and regenerate bars 3–4 in one variation.
-fn plugin(capture_from_loop: bool) -> ClapHost {
-    plugin_at(SAMPLE_RATE, BLOCK, capture_from_loop)
-}
-
-/// [`plugin`], activated at `sample_rate` for blocks of up to `max_block` samples.
-fn plugin_at(sample_rate: f64, max_block: u32, capture_from_loop: bool) -> ClapHost {
-    let mut host = ClapHost::load(&built_plugin()).expect("the built plugin loads");
-    host.activate(sample_rate, max_block).expect("the plugin activates");
-    let source = if capture_from_loop { "Host loop" } else { "Bars from song start" };
-    for (name, text) in [
-        ("First bar", "3"),
-        ("Last bar", "4"),
-        ("Variations", "1"),
-        ("Capture bars", "8"),
-        ("Capture", source),
-        ("Mode", "Replace"),
-    ] {
-        set(&mut host, name, text);
-    }
-    host
-}
-
-fn set(host: &mut ClapHost, name: &str, text: &str) {
-    let id = host.param_id(name).unwrap_or_else(|| panic!("the plugin has a parameter {name:?}"));
-    let value = host.text_to_value(id, text).unwrap_or_else(|| panic!("{name:?} takes {text:?}"));
-    host.set_param(id, value);
-}
-
-/// The saved session, as JSON.
-fn saved_session(host: &mut ClapHost) -> Option<serde_json::Value> {
-    session_from_state(&host.save_state().ok()?)
-}
-
-/// The saved session's newest variation: its (start beat, length, pitch) notes.
-fn newest_variation(host: &mut ClapHost) -> Option<Vec<(f64, f64, u8)>> {
-    clip_notes(&saved_session(host)?["history"].as_array()?.last()?["clip"])
-}
-
-/// The saved session's captured clip: its (start beat, length, pitch) notes.
-fn captured_clip(host: &mut ClapHost) -> Option<Vec<(f64, f64, u8)>> {
-    clip_notes(&saved_session(host)?["clip"])
-}
-
-/// Processes stopped-transport blocks, as a host does between passes, until `done` holds or
-/// `seconds` pass; returns whether it held.
-fn wait_for(host: &mut ClapHost, seconds: u64, mut done: impl FnMut(&mut ClapHost) -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let stopped = Some(Transport::stopped(120.0, 0.0));
-    while Instant::now() < deadline {
-        // 64 samples: no more than any test activates the plugin for.
-        host.process(&Block { frames: 64, transport: stopped, notes: vec![], params: vec![] });
-        if done(host) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
-}
-
-/// Presses Regenerate (on for one block, then off) and waits for the worker's variation,
-/// processing stopped-transport blocks meanwhile as a host would.
-fn regenerate(host: &mut ClapHost) -> Vec<(f64, f64, u8)> {
-    let before = newest_variation(host);
-    let id = host.param_id("Regenerate").expect("a Regenerate parameter");
-    let stopped = Some(Transport::stopped(120.0, 0.0));
-    host.process(&Block { frames: BLOCK, transport: stopped, notes: vec![], params: vec![(id, 1.0)] });
-    host.process(&Block { frames: BLOCK, transport: stopped, notes: vec![], params: vec![(id, 0.0)] });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        host.process(&Block { frames: BLOCK, transport: stopped, notes: vec![], params: vec![] });
-        if let Some(now) = newest_variation(host).filter(|now| Some(now) != before.as_ref()) {
-            return now;
-        }
-        if Instant::now() > deadline {
-            let state = host.save_state().unwrap_or_default();
-            let text = String::from_utf8_lossy(&state);
-            panic!("the worker gave no variation within a minute; the state: {}", &text[..text.len().min(3000)]);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// (sample, on, key) of output notes, for comparing streams.
-fn keys(notes: &[(u64, OutNote)]) -> Vec<(u64, bool, u8)> {
-    notes.iter().map(|(t, n)| (*t, n.on, n.key)).collect()
-}
-
-/// (sample, on, key) of input notes, sorted, for comparing with [`keys`].
-fn input_keys(notes: &[(u64, InNote)]) -> Vec<(u64, bool, u8)> {
-    sorted(notes.iter().map(|(t, n)| (*t, n.on, n.key)).collect())
-}
-
-/// What the third pass must sound like: the input outside bars 3–4, the variation inside, at the
-/// samples its beats fall on at `tempo`; `offset` is the song beat where the stretch starts.
-fn expected_pass(input: &[(u64, InNote)], variation: &[(f64, f64, u8)], tempo: f64) -> Vec<(u64, bool, u8)> {
-    let samples_per_beat = SAMPLE_RATE * 60.0 / tempo;
-    let in_selection = |sample: u64| (8.0..16.0).contains(&(sample as f64 / samples_per_beat));
-    let mut expected: Vec<(u64, bool, u8)> = Vec::new();
-    // Replace mode mutes input notes that start in the selection, with their note-offs.
-    let mut muted = std::collections::HashSet::new();
-    for (t, n) in input {
-        if n.on {
-            if in_selection(*t) {
-                muted.insert(n.key);
-                continue;
-            }
-        } else if muted.remove(&n.key) {
-            continue;
-        }
-        expected.push((*t, n.on, n.key));
-    }
-    for &(start, length, key) in variation {
-        expected.push(((start * samples_per_beat).round() as u64, true, key));
-        expected.push((((start + length) * samples_per_beat).round() as u64, false, key));
-    }
-    expected.sort();
-    expected
-}
-
-fn sorted(mut notes: Vec<(u64, bool, u8)>) -> Vec<(u64, bool, u8)> {
-    notes.sort();
-    notes
-}
-
-fn assert_no_hanging_notes(out: &[(u64, OutNote)]) {
-    let mut sounding = std::collections::HashMap::<u8, i32>::new();
-    for (_, n) in out {
-        *sounding.entry(n.key).or_default() += if n.on { 1 } else { -1 };
-    }
-    sounding.retain(|_, count| *count != 0);
-    assert!(sounding.is_empty(), "notes left sounding (key: ons − offs): {sounding:?}");
-}
+use clap_host::{Block, ClapHost, InNote};
+use clap_play::*;
+use rebar_tests::built_plugin;
 
 /// Plays the clip once to capture it, regenerates bars 3–4, plays it again at `replay_tempo` and
 /// checks the output against the input and the variation.
@@ -294,7 +44,7 @@ fn capture_regenerate_replay(capture_from_loop: bool, replay_tempo: f64) {
     let samples = pass_samples(replay_tempo);
     let out = replay.play(&mut host, samples, true);
     let input = replay.input_events(samples);
-    assert_eq!(sorted(keys(&out)), expected_pass(&input, &variation, replay_tempo));
+    assert_eq!(sorted(keys(&out)), expected_pass(&input, &variation, SAMPLE_RATE * 60.0 / replay_tempo));
     assert_no_hanging_notes(&out);
 }
 
@@ -347,25 +97,16 @@ fn the_session_survives_save_and_reload_into_a_new_instance() {
     let mut replay = Playhead::new(120.0, None);
     let samples = (CLIP_BEATS * 24_000.0) as u64;
     let out = replay.play(&mut reloaded, samples, true);
-    assert_eq!(sorted(keys(&out)), expected_pass(&replay.input_events(samples), &variation, 120.0));
+    assert_eq!(
+        sorted(keys(&out)),
+        expected_pass(&replay.input_events(samples), &variation, SAMPLE_RATE * 60.0 / 120.0)
+    );
 
     // A damaged state loads as an empty session instead of failing or crashing.
     let damaged = String::from_utf8_lossy(&saved).replace("history", "histxry");
     let mut fresh = ClapHost::load(&built_plugin()).expect("the built plugin loads");
     if fresh.load_state(damaged.as_bytes()).is_ok() {
         assert_eq!(newest_variation(&mut fresh), None);
-    }
-}
-
-/// Waits for the worker to store the captured clip and checks it is [`eight_bar_melody`].
-fn assert_captured_the_melody(host: &mut ClapHost, case: &str) {
-    assert!(wait_for(host, 10, |h| captured_clip(h).is_some()), "{case}: nothing captured");
-    let captured = captured_clip(host).expect("checked");
-    let expected = eight_bar_melody();
-    assert_eq!(captured.len(), expected.len(), "{case}: captured {captured:?}");
-    for (got, want) in captured.iter().zip(&expected) {
-        let close = (got.0 - want.0).abs() < 1e-3 && (got.1 - want.1).abs() < 1e-3 && got.2 == want.2;
-        assert!(close, "{case}: captured {got:?} for {want:?}");
     }
 }
 
@@ -397,7 +138,7 @@ fn capture_catches_the_clip_when_the_host_rounds_positions_to_its_ticks() {
         let samples = (CLIP_BEATS * sample_rate / 2.0) as u64 + u64::from(block);
         let out = playhead.play(&mut host, samples, true);
         assert_eq!(sorted(keys(&out)), input_keys(&playhead.input_events(samples)), "{case}: notes pass through");
-        assert_captured_the_melody(&mut host, &case);
+        assert_captured_the_melody(&mut host, &case, playhead.beats_per_sample());
     }
 }
 
@@ -418,7 +159,7 @@ fn capture_catches_the_clip_from_a_host_counting_half_notes_in_two_two() {
         let samples = 2 * (CLIP_BEATS * 24_000.0) as u64 + u64::from(block);
         let out = playhead.play(&mut host, samples, true);
         assert_eq!(sorted(keys(&out)), input_keys(&playhead.input_events(samples)), "{block}: notes pass through");
-        assert_captured_the_melody(&mut host, &format!("{block} samples"));
+        assert_captured_the_melody(&mut host, &format!("{block} samples"), playhead.beats_per_sample());
     }
 }
 
@@ -460,4 +201,16 @@ fn marks_the_project_modified(host: &mut ClapHost) {
     reloaded.load_state(&saved).expect("the saved state loads");
     reloaded.activate(SAMPLE_RATE, BLOCK).expect("the plugin activates");
     assert!(!wait_for(&mut reloaded, 1, |h| h.dirty_marks() > 0), "loading a project marked it modified");
+}
+
+/// The tests above rely on nice-plug's allocation checker being in the plugin they load: a
+/// build without debug assertions silently leaves it out.
+#[test]
+fn the_plugin_under_test_aborts_on_allocations_in_process() {
+    let library = std::fs::read(built_plugin()).expect("the built plugin reads");
+    let checker = b"AllocDisabler";
+    assert!(
+        library.windows(checker.len()).any(|w| w == checker),
+        "the plugin under test was built without nice-plug's allocation checker"
+    );
 }

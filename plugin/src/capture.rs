@@ -99,11 +99,23 @@ impl Capture {
     /// A note-on at the current position (after [`Capture::advance`] to its sample).
     pub fn note_on(&mut self, channel: u8, key: u8, velocity: f32) {
         let Some(position) = self.last_position else { return };
-        let slot = slot(channel, key);
+        self.start_note(slot(channel, key), position, velocity);
+    }
+
+    /// A note-on at song beat `song_beats`, after the capture was advanced a little past it to
+    /// decide which pass the note starts: where that crossed into a new pass, the note starts
+    /// the new pass, otherwise it starts on its own beat.
+    pub fn note_on_at(&mut self, channel: u8, key: u8, velocity: f32, song_beats: f64) {
+        let Some(position) = self.last_position else { return };
+        let own = self.region.position(song_beats);
+        self.start_note(slot(channel, key), if own <= position { own } else { 0.0 }, velocity);
+    }
+
+    fn start_note(&mut self, slot: usize, start: f64, velocity: f32) {
         if self.held[slot].is_some() {
-            self.close(slot, position);
+            self.close(slot, start);
         }
-        self.held[slot] = Some(HeldNote { start: position, velocity });
+        self.held[slot] = Some(HeldNote { start, velocity });
     }
 
     /// A note-off at the current position.
@@ -268,6 +280,35 @@ mod tests {
         // The pass from the region start is whole.
         let done = play(&mut c, 0.0, 4.5, &[(1.0, 1.0, 60)]);
         assert_eq!(done.len(), 1);
+    }
+
+    #[test]
+    fn a_note_on_a_hair_before_the_region_end_starts_the_next_pass() {
+        let mut c = capture();
+        let done = play(&mut c, 0.0, 3.9, &[(1.0, 1.0, 60)]);
+        assert!(done.is_empty());
+        // The note-on's sample is the one nearest the region end, a rounding error short of it:
+        // advanced half a sample past it, the capture completes the pass and starts the note
+        // at the next pass's start, not as a sliver at this one's end.
+        let beat = 4.0 - 1e-7;
+        c.advance(beat + 0.5 * BPS, true, BPS);
+        c.note_on_at(0, 64, 0.5, beat);
+        let done = c.take_completed().expect("the pass completed");
+        assert_eq!(done.iter().map(|n| (n.start, n.pitch)).collect::<Vec<_>>(), vec![(1.0, 60)]);
+        c.advance(4.5, true, BPS);
+        c.note_off(0, 64);
+        // Elsewhere the note starts on its own beat.
+        c.advance(5.0 + 0.5 * BPS, true, BPS);
+        c.note_on_at(0, 65, 0.5, 5.0);
+        c.advance(6.0, true, BPS);
+        c.note_off(0, 65);
+        c.advance(7.5, true, BPS);
+        c.advance(8.25, true, BPS);
+        let done = c.take_completed().expect("the second pass completed");
+        assert_eq!(
+            done.iter().map(|n| (n.start, n.length, n.pitch)).collect::<Vec<_>>(),
+            [(0.0, 0.5, 64), (1.0, 1.0, 65)]
+        );
     }
 
     #[test]

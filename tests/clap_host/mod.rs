@@ -440,6 +440,11 @@ impl ClapHost {
         Ok(())
     }
 
+    /// The largest block the plugin was activated for.
+    pub fn max_block(&self) -> u32 {
+        self.max_block
+    }
+
     /// Whether [`ClapHost::activate`] succeeded and the plugin is processing.
     pub fn is_active(&self) -> bool {
         self.processor.is_some()
