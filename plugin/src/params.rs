@@ -9,6 +9,7 @@ use std::sync::Arc;
 use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 use parking_lot::RwLock;
+use rebar_engine::engine::InfillOptions;
 
 use crate::session::Session;
 
@@ -166,7 +167,11 @@ impl Default for RebarParams {
             regenerate: BoolParam::new("Regenerate", false),
             selection_first: IntParam::new("First bar", 5, bars),
             selection_last: IntParam::new("Last bar", 8, bars),
-            variations: IntParam::new("Variations", 4, IntRange::Linear { min: 1, max: 8 }),
+            variations: IntParam::new(
+                "Variations",
+                4,
+                IntRange::Linear { min: 1, max: InfillOptions::MAX_USER_VARIATIONS as i32 },
+            ),
             temperature: FloatParam::new("Temperature", 1.0, FloatRange::Linear { min: 0.5, max: 1.5 })
                 .with_step_size(0.01),
             seed: IntParam::new("Seed", 1, IntRange::Linear { min: 0, max: 9999 }),
