@@ -6,8 +6,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use std::sync::{Arc, Mutex};
+
 use candle_core::{DType, Device, Shape, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::{Init, VarBuilder};
 
 /// What can go wrong with a model file.
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +135,8 @@ impl Checkpoint {
         Ok(())
     }
 
-    fn metadata_error(&self, key: &str, reason: String) -> CheckpointError {
+    /// An error about metadata entry `key` of this file.
+    pub fn metadata_error(&self, key: &str, reason: String) -> CheckpointError {
         CheckpointError::Metadata { file: self.file.clone(), key: key.into(), reason }
     }
 
@@ -159,16 +163,42 @@ pub fn save(
     crate::fsutil::write_atomically(path, &bytes).map_err(|source| CheckpointError::Io { file, source })
 }
 
-/// Every weight a model built by `build` creates, with its shape, sorted by name.
+/// Every weight a model built by `build` creates, with its shape, sorted by name. Nothing is
+/// allocated for the weights (see [`ShapeRecorder`]), so a config that names sizes far beyond
+/// its file's weights fails when the shapes are compared, not by exhausting memory first.
 pub fn expected_tensors(
     build: impl FnOnce(VarBuilder) -> candle_core::Result<()>,
 ) -> candle_core::Result<Vec<(String, Shape)>> {
-    let varmap = VarMap::new();
-    build(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu))?;
-    let data = varmap.data().lock().expect("var map lock is never poisoned here");
-    let mut names: Vec<(String, Shape)> = data.iter().map(|(n, v)| (n.clone(), v.shape().clone())).collect();
+    let shapes = Arc::new(Mutex::new(Vec::new()));
+    build(VarBuilder::from_backend(Box::new(ShapeRecorder { shapes: shapes.clone() }), DType::F32, Device::Cpu))?;
+    let mut names = shapes.lock().map_err(|_| candle_core::Error::Msg("shape recorder poisoned".into()))?.clone();
     names.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(names)
+}
+
+/// A weight store that records the name and shape of every weight a model asks for and hands
+/// back a view of a single zero broadcast to that shape, so building a model through it
+/// allocates nothing of the weights' size.
+struct ShapeRecorder {
+    shapes: Arc<Mutex<Vec<(String, Shape)>>>,
+}
+
+impl SimpleBackend for ShapeRecorder {
+    fn get(&self, shape: Shape, name: &str, _: Init, dtype: DType, device: &Device) -> candle_core::Result<Tensor> {
+        self.shapes
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("shape recorder poisoned".into()))?
+            .push((name.to_string(), shape.clone()));
+        Tensor::zeros((), dtype, device)?.broadcast_as(shape)
+    }
+
+    fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> candle_core::Result<Tensor> {
+        Err(candle_core::Error::CannotFindTensor { path: name.to_string() })
+    }
+
+    fn contains_tensor(&self, _: &str) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -222,3 +222,51 @@ fn a_fifo_as_input_is_refused_instead_of_hanging() {
     assert!(stderr(&out).contains("a character device"), "{}", stderr(&out));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The shipped model file at `asset` with one config entry replaced, written to `dir`.
+fn model_with_config(asset: &str, key: &str, value: serde_json::Value, dir: &Path) -> PathBuf {
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets").join(asset)).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let config = header["__metadata__"]["config"].as_str().unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(config).unwrap();
+    config[key] = value.clone();
+    header["__metadata__"]["config"] = config.to_string().into();
+    let header = header.to_string();
+    let path = dir.join(format!("{key}-{value}-{asset}"));
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend(header.as_bytes());
+    file.extend(&bytes[8 + header_len..]);
+    std::fs::write(&path, file).unwrap();
+    path
+}
+
+/// A model file whose config names sizes its weights do not have (a 100,000-layer prior asked
+/// for 26 GB and aborted; a 60,000-wide one allocated its 14 GB of weights) or that the model
+/// cannot run with (no attention heads) is refused at once, naming the entry.
+#[test]
+fn model_files_whose_config_is_absurd_are_refused_before_anything_is_allocated() {
+    let dir = scratch("models");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/ryans_jimmy_holmes_reel.mid");
+    let out = dir.join("out.mid");
+    let cases = [
+        ("prior.safetensors", "--prior", "layers", serde_json::json!(100_000), "100000 layers"),
+        ("prior.safetensors", "--prior", "width", serde_json::json!(60_000), "tensor `"),
+        ("prior.safetensors", "--prior", "ff_width", serde_json::json!(1_000_000_000u64), "ff_width is 1000000000"),
+        ("prior.safetensors", "--prior", "heads", serde_json::json!(0), "heads is 0"),
+        ("prior.safetensors", "--prior", "heads", serde_json::json!(3), "3 heads do not divide"),
+        ("prior.safetensors", "--prior", "data_scale", serde_json::json!(-1.0), "data_scale is -1"),
+        ("vae.safetensors", "--vae", "hidden", serde_json::json!(60_000), "tensor `"),
+        ("vae.safetensors", "--vae", "residual_layers", serde_json::json!(1_000_000), "1000000 residual layers"),
+        ("vae.safetensors", "--vae", "vocab_size", serde_json::json!(10), "a VAE of 10 tokens"),
+    ];
+    for (asset, flag, key, value, message) in cases {
+        let model = model_with_config(asset, key, value, &dir);
+        let args = ["infill", fixture.to_str().unwrap(), "--bars", "5-8", flag, model.to_str().unwrap()];
+        let output = rebar_within(&[&args[..], &["-o", out.to_str().unwrap()]].concat(), Duration::from_secs(20));
+        let err = stderr(&output);
+        assert!(!output.status.success() && err.contains(message), "{asset} {key}: {err}");
+        assert!(err.contains("metadata `config`") || err.contains("tensor `"), "{asset} {key}: {err}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

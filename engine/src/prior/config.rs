@@ -1,5 +1,7 @@
 //! The diffusion prior's architecture as plain data, saved inside every checkpoint.
 
+use crate::vae::config::{MAX_LAYERS, MAX_WIDTH};
+
 /// Shape of the ε-prediction transformer.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PriorConfig {
@@ -80,6 +82,42 @@ impl PriorConfig {
             // Off: fine-tuning v8 with them (BENCHMARKS.md, session 22) changed no metric.
             tune_positions: 0,
         }
+    }
+
+    /// Checks what the model relies on, before anything is built from the config: sizes of at
+    /// least 1 and at most [`MAX_WIDTH`] (the weights must then match them, see
+    /// [`crate::checkpoint::Checkpoint::check_tensors`]), a width the heads divide, and finite,
+    /// positive scales.
+    pub fn validate(&self) -> Result<(), String> {
+        let sizes = [
+            ("latent_dim", self.latent_dim),
+            ("width", self.width),
+            ("heads", self.heads),
+            ("ff_width", self.ff_width),
+            ("max_segments", self.max_segments),
+        ];
+        for (name, size) in sizes {
+            if !(1..=MAX_WIDTH).contains(&size) {
+                return Err(format!("{name} is {size}; 1 to {MAX_WIDTH} are allowed"));
+            }
+        }
+        for (name, count) in [("layers", self.layers), ("output_layers", self.output_layers)] {
+            if count > MAX_LAYERS {
+                return Err(format!("{count} {name}; at most {MAX_LAYERS} are allowed"));
+            }
+        }
+        if self.tune_positions > MAX_WIDTH {
+            return Err(format!("tune_positions is {}; at most {MAX_WIDTH} are allowed", self.tune_positions));
+        }
+        if self.width % self.heads != 0 {
+            return Err(format!("{} heads do not divide the width {}", self.heads, self.width));
+        }
+        for (name, scale) in [("noise_scale", self.noise_scale), ("data_scale", self.data_scale)] {
+            if !(scale.is_finite() && scale > 0.0) {
+                return Err(format!("{name} is {scale}; a finite, positive number is needed"));
+            }
+        }
+        Ok(())
     }
 
     /// A tiny prior for tests.

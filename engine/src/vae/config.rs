@@ -4,6 +4,11 @@
 use crate::melody::tokens::VOCAB_SIZE;
 use crate::time::STEPS_PER_SEGMENT;
 
+/// The widest layer a model file may name (the shipped VAE's is 1,024).
+pub const MAX_WIDTH: usize = 1 << 16;
+/// The most layers of one kind a model file may name.
+pub const MAX_LAYERS: usize = 1024;
+
 /// Shape of the 2-bar melody VAE.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VaeConfig {
@@ -32,6 +37,28 @@ impl VaeConfig {
             residual_layers: 2,
             latent: 64,
         }
+    }
+
+    /// Checks what the rest of the engine relies on, before anything is built from the config:
+    /// the melody vocabulary and window length this build reads, and sizes that are at least 1
+    /// and at most [`MAX_WIDTH`] (the weights must then match them, see
+    /// [`crate::checkpoint::Checkpoint::check_tensors`]).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.vocab_size != VOCAB_SIZE || self.steps != STEPS_PER_SEGMENT as usize {
+            return Err(format!(
+                "a VAE of {} tokens and {} steps; this build reads {VOCAB_SIZE} tokens and {STEPS_PER_SEGMENT} steps",
+                self.vocab_size, self.steps
+            ));
+        }
+        for (name, size) in [("embed_dim", self.embed_dim), ("hidden", self.hidden), ("latent", self.latent)] {
+            if !(1..=MAX_WIDTH).contains(&size) {
+                return Err(format!("{name} is {size}; 1 to {MAX_WIDTH} are allowed"));
+            }
+        }
+        if self.residual_layers > MAX_LAYERS {
+            return Err(format!("{} residual layers; at most {MAX_LAYERS} are allowed", self.residual_layers));
+        }
+        Ok(())
     }
 
     /// A tiny model for tests.
