@@ -181,6 +181,7 @@ fn open_without_blocking(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// Parses the bytes of a standard MIDI file.
 pub fn parse(bytes: &[u8]) -> Result<MidiFile, MidiError> {
+    check_ticks_timing(bytes)?;
     check_not_truncated(bytes)?;
     check_events_whole(bytes)?;
     let smf = Smf::parse(bytes).map_err(|e| MidiError::Malformed(e.to_string()))?;
@@ -213,6 +214,18 @@ pub fn parse(bytes: &[u8]) -> Result<MidiFile, MidiError> {
     file.meters.sort_by_key(|(tick, _)| *tick);
     file.keys.sort_by_key(|(tick, _)| *tick);
     Ok(file)
+}
+
+/// Refuses SMPTE timing (the header's division word with its top bit set) before midly reads
+/// it: Rebar does not read such files anyway, and midly 0.5 negates the frame rate as an `i8`,
+/// which overflows (a panic where overflow is checked) for a rate byte of 0x80.
+fn check_ticks_timing(bytes: &[u8]) -> Result<(), MidiError> {
+    // The header chunk opens the file, or follows a RIFF (RMID) wrapper's 20 bytes.
+    let header = [0, 20].into_iter().find(|&at| bytes.get(at..at + 4) == Some(b"MThd"));
+    match header.and_then(|at| bytes.get(at + 12)) {
+        Some(division_high) if division_high & 0x80 != 0 => Err(MidiError::SmpteTiming),
+        _ => Ok(()),
+    }
 }
 
 /// midly reads a cut-off track as far as it goes; a file cut short (a failed download or copy)
@@ -382,6 +395,15 @@ mod tests {
 
     /// The largest delta time a MIDI file can state, 2^28 − 1 ticks.
     const MAX_DELTA: [u8; 4] = [0xFF, 0xFF, 0xFF, 0x7F];
+
+    #[test]
+    fn smpte_timing_is_refused_even_at_a_frame_rate_midly_cannot_negate() {
+        // Found by fuzzing: a division word of 0x8060 (frame rate byte -128) panicked in midly.
+        for division in [0x8060, 0xE728, 0xFF01] {
+            let err = parse(&smf(division, &far_apart_notes(1, MAX_DELTA))).unwrap_err();
+            assert!(matches!(err, MidiError::SmpteTiming), "{division:#x}: {err}");
+        }
+    }
 
     #[test]
     fn notes_2_to_the_28_ticks_apart_are_a_too_long_error_not_gigabytes() {
