@@ -17,8 +17,8 @@
 # PASS: a captured clip with notes, the title marked modified after the play, no "resize hints".
 # Exits 0 PASS, 1 FAIL, 2 cannot run. About 60 s a run on 2 cores.
 #
-# Environment: REBAR_CLAP (default target/e2e/release/librebar_plugin.so, else
-# target/bundled/Rebar.clap; copied, so a rebuild during the run does not matter), REBAR_KEEP=1
+# Environment: REBAR_CLAP (default target/debug/deps/librebar_plugin.so, the plugin `cargo
+# test` builds, else target/bundled/Rebar.clap; copied, so a rebuild during the run does not matter), REBAR_KEEP=1
 # keeps the temp folder (logs, session, screenshots), REBAR_BLOCK (JACK period, default 1024),
 # REBAR_VERBOSE=1 prints Qtractor's output.
 # Needs: qtractor jackd2 xvfb xdotool gcc libasound2-dev python3 (imagemagick: screenshots).
@@ -31,7 +31,7 @@ for t in qtractor jackd Xvfb xdotool gcc python3; do
 	command -v "$t" >/dev/null || { echo "SKIP: $t not found" >&2; exit 2; }
 done
 clap="${REBAR_CLAP:-}"
-[ -z "$clap" ] && for c in "$root/target/e2e/release/librebar_plugin.so" "$root/target/bundled/Rebar.clap"; do
+[ -z "$clap" ] && for c in "$root/target/debug/deps/librebar_plugin.so" "$root/target/bundled/Rebar.clap"; do
 	[ -f "$c" ] && { clap="$c"; break; }; done
 [ -f "$clap" ] || { echo "ERROR: no Rebar CLAP binary" >&2; exit 2; }
 
