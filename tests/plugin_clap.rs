@@ -84,8 +84,7 @@ fn a_null_transport_passes_input_through_and_generates_nothing() {
 #[test]
 fn the_session_survives_save_and_reload_into_a_new_instance() {
     let mut host = plugin(false);
-    let mut capture = Playhead::new(120.0, None);
-    capture.play(&mut host, (CLIP_BEATS * 24_000.0) as u64 + u64::from(BLOCK), true);
+    play_capture_pass(&mut host);
     let variation = regenerate(&mut host);
     let saved = host.save_state().expect("the plugin saves its state");
 

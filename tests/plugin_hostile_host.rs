@@ -108,8 +108,7 @@ fn nonsense_transports_pass_notes_through_and_leave_nothing_sounding() {
 #[test]
 fn a_transport_jumping_about_during_a_variation_leaves_no_note_hanging() {
     let mut host = plugin(false);
-    let mut capture = Playhead::new(120.0, None);
-    capture.play(&mut host, (CLIP_BEATS * 24_000.0) as u64 + u64::from(BLOCK), true);
+    play_capture_pass(&mut host);
     regenerate(&mut host);
 
     let mut rng = Rng(0x5EED_0002);
@@ -223,8 +222,7 @@ fn parameters_changed_every_block_break_nothing() {
     for (name, text) in [("Capture", "Bars from song start"), ("Mode", "Replace"), ("Listen", "On")] {
         set(&mut host, name, text);
     }
-    let mut capture = Playhead::new(120.0, None);
-    capture.play(&mut host, (CLIP_BEATS * 24_000.0) as u64 + u64::from(BLOCK), true);
+    play_capture_pass(&mut host);
     assert!(!regenerate(&mut host).is_empty());
 }
 
@@ -234,8 +232,7 @@ fn parameters_changed_every_block_break_nothing() {
 #[test]
 fn restarts_and_a_state_loaded_mid_playback_break_nothing() {
     let mut host = plugin(false);
-    let mut capture = Playhead::new(120.0, None);
-    capture.play(&mut host, (CLIP_BEATS * 24_000.0) as u64 + u64::from(BLOCK), true);
+    play_capture_pass(&mut host);
     let variation = regenerate(&mut host);
     let saved = host.save_state().expect("the plugin saves its state");
 
@@ -269,8 +266,7 @@ fn damaged_and_foreign_states_load_safely() {
     let mut host = plugin(false);
     set(&mut host, "First bar", "5");
     set(&mut host, "Last bar", "6");
-    let mut capture = Playhead::new(120.0, None);
-    capture.play(&mut host, (CLIP_BEATS * 24_000.0) as u64 + u64::from(BLOCK), true);
+    play_capture_pass(&mut host);
     regenerate(&mut host);
     let saved = host.save_state().expect("the plugin saves its state");
     // nice-plug's CLAP state: the JSON's length (8 bytes, little-endian), then the JSON.

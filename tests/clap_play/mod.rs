@@ -128,6 +128,13 @@ impl Playhead {
     }
 }
 
+/// Plays one pass of the clip from the song start at 120 BPM, at [`SAMPLE_RATE`], and a block
+/// past its end so the pass completes: what a musician does to have Rebar capture the clip.
+pub fn play_capture_pass(host: &mut ClapHost) -> Vec<(u64, OutNote)> {
+    let samples = (CLIP_BEATS * SAMPLE_RATE * 60.0 / 120.0) as u64 + u64::from(BLOCK);
+    Playhead::new(120.0, None).play(host, samples, true)
+}
+
 /// A loaded, activated plugin set up to capture 8 bars and regenerate bars 3–4 in one variation.
 pub fn plugin(capture_from_loop: bool) -> ClapHost {
     plugin_at(SAMPLE_RATE, BLOCK, capture_from_loop)
