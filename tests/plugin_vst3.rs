@@ -203,3 +203,29 @@ fn capture_regenerate_and_reload_through_vst3() {
     assert_plays_variation(&out, &input_ons, &variation);
     assert_eq!(reloaded.dirty_marks(), 0, "opening a project marked it modified");
 }
+
+/// VST3 carries the song position and the loop as floating point, so a host can send NaN and
+/// infinities (CLAP's fixed-point positions cannot): the notes pass through untouched, and the
+/// allocation checker stays quiet.
+#[test]
+fn nan_and_infinite_positions_pass_notes_through() {
+    let mut host = plugin();
+    let odd = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1e300, 1e300];
+    for (i, &value) in odd.iter().cycle().take(200).enumerate() {
+        let transport = match i % 4 {
+            0 => Transport { playing: true, tempo: 120.0, song_pos_beats: value, loop_beats: None },
+            1 => Transport { playing: true, tempo: value, song_pos_beats: i as f64, loop_beats: None },
+            2 => Transport { playing: true, tempo: 120.0, song_pos_beats: i as f64, loop_beats: Some((value, 8.0)) },
+            _ => Transport { playing: true, tempo: 120.0, song_pos_beats: i as f64, loop_beats: Some((0.0, value)) },
+        };
+        let key = 48 + (i % 24) as u8;
+        let notes = vec![
+            Note { time: 3, on: true, key, channel: 0, velocity: 0.8 },
+            Note { time: 300, on: false, key, channel: 0, velocity: 0.0 },
+        ];
+        let block = Block { frames: BLOCK, transport: Some(transport), params: vec![], notes: notes.clone() };
+        let out = host.process(&block).expect("processes");
+        let keys = |notes: &[Note]| notes.iter().map(|n| (n.time, n.on, n.key)).collect::<Vec<_>>();
+        assert_eq!(keys(&out.notes), keys(&notes), "{transport:?}");
+    }
+}
