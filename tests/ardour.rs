@@ -36,8 +36,8 @@ fn ardour_available() -> bool {
 }
 
 /// The VST3 bundle under test: `REBAR_VST3_BUNDLE`, or a bundle laid out around the plugin
-/// library the other end-to-end tests build (release, with nice-plug's allocation checks, so an
-/// allocation on Ardour's audio thread fails the run too), so nothing is built twice.
+/// library `cargo test` built (with nice-plug's allocation checker, so an allocation on Ardour's
+/// audio thread fails the run too), so nothing is built twice.
 fn bundle() -> PathBuf {
     static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
     BUNDLE

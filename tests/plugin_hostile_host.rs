@@ -198,24 +198,35 @@ fn a_thousand_notes_in_one_block_pass_through() {
 #[test]
 fn parameters_changed_every_block_break_nothing() {
     let mut host = plugin(false);
+    let regenerate_id = host.param_id("Regenerate").expect("a Regenerate parameter");
     let params: Vec<_> = host.params().iter().map(|p| (p.id, p.min, p.max, p.stepped)).collect();
     let mut rng = Rng(0x5EED_0004);
     let mut playhead = Playhead::new(120.0, None);
     let mut out = Vec::new();
-    for _ in 0..3 * (CLIP_BEATS * 24_000.0) as u64 / u64::from(BLOCK) {
+    for block in 0..3 * (CLIP_BEATS * 24_000.0) as u64 / u64::from(BLOCK) {
         for &(id, min, max, stepped) in &params {
             let value = min + rng.unit() * (max - min);
             host.set_param(id, if stepped { value.round() } else { value });
         }
+        // Regenerate is pressed now and then, not at random: a press a block would queue
+        // regenerations for minutes; these run while the other parameters keep changing.
+        host.set_param(regenerate_id, if block % 150 == 40 { 1.0 } else { 0.0 });
         out.extend(playhead.play(&mut host, u64::from(BLOCK), true));
     }
     out.extend(stop(&mut host));
     assert_nothing_left_sounding(&out, "random parameters");
 
-    // Back to a sane setup (Regenerate released, as the random values may have left it held):
-    // capture a clean pass and regenerate.
-    let regenerate_id = host.param_id("Regenerate").expect("a Regenerate parameter");
-    host.set_param(regenerate_id, 0.0);
+    // Back to a sane setup: once the worker has worked through the presses above (the history
+    // stops changing), capture a clean pass and regenerate.
+    let mut last = saved_session(&mut host).map(|s| s["history"].clone());
+    for _ in 0..60 {
+        wait_for(&mut host, 3, |_| false);
+        let now = saved_session(&mut host).map(|s| s["history"].clone());
+        if now == last {
+            break;
+        }
+        last = now;
+    }
     for (name, text) in [("First bar", "3"), ("Last bar", "4"), ("Variations", "1"), ("Capture bars", "8")] {
         set(&mut host, name, text);
     }
