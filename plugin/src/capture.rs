@@ -96,22 +96,14 @@ impl Capture {
         self.last_position = Some(position);
     }
 
-    /// A note-on at the current position (after [`Capture::advance`] to its sample).
-    pub fn note_on(&mut self, channel: u8, key: u8, velocity: f32) {
-        let Some(position) = self.last_position else { return };
-        self.start_note(slot(channel, key), position, velocity);
-    }
-
-    /// A note-on at song beat `song_beats`, after the capture was advanced a little past it to
-    /// decide which pass the note starts: where that crossed into a new pass, the note starts
-    /// the new pass, otherwise it starts on its own beat.
-    pub fn note_on_at(&mut self, channel: u8, key: u8, velocity: f32, song_beats: f64) {
+    /// A note-on at song beat `song_beats`, after [`Capture::advance`] to it or a little past
+    /// it (to decide which pass the note starts): where that crossed into a new pass, the note
+    /// starts the new pass, otherwise it starts on its own beat.
+    pub fn note_on(&mut self, channel: u8, key: u8, velocity: f32, song_beats: f64) {
         let Some(position) = self.last_position else { return };
         let own = self.region.position(song_beats);
-        self.start_note(slot(channel, key), if own <= position { own } else { 0.0 }, velocity);
-    }
-
-    fn start_note(&mut self, slot: usize, start: f64, velocity: f32) {
+        let start = if own <= position { own } else { 0.0 };
+        let slot = slot(channel, key);
         if self.held[slot].is_some() {
             self.close(slot, start);
         }
@@ -201,7 +193,7 @@ mod tests {
                     capture.note_off(0, key);
                 }
                 if (position - start).abs() < 1e-9 {
-                    capture.note_on(0, key, 0.5);
+                    capture.note_on(0, key, 0.5, beat);
                 }
             }
             if let Some(done) = capture.take_completed() {
@@ -234,7 +226,7 @@ mod tests {
     fn a_jump_or_stop_abandons_the_pass() {
         let mut c = capture();
         c.advance(0.0, true, BPS);
-        c.note_on(0, 60, 0.5);
+        c.note_on(0, 60, 0.5, 0.0);
         c.advance(1.0, true, BPS);
         c.note_off(0, 60);
         c.advance(2.0, false, BPS); // the host jumped
@@ -258,7 +250,7 @@ mod tests {
     fn a_loop_the_host_does_not_announce_completes_the_pass() {
         let mut c = capture();
         c.advance(0.0, false, BPS);
-        c.note_on(0, 60, 0.5);
+        c.note_on(0, 60, 0.5, 0.0);
         c.advance(2.0, true, BPS);
         c.note_off(0, 60);
         // The block ended a rounding error short of the region end; the host then jumped back.
@@ -273,7 +265,7 @@ mod tests {
         let mut c = capture();
         // Play starts (after a rounding pre-roll) just before the region start, i.e. its end.
         c.advance(-1e-4, false, BPS);
-        c.note_on(0, 72, 0.5);
+        c.note_on(0, 72, 0.5, -1e-4);
         c.advance(0.0, true, BPS);
         c.note_off(0, 72);
         assert!(c.take_completed().is_none(), "a sliver of a pass became the clip");
@@ -292,14 +284,14 @@ mod tests {
         // at the next pass's start, not as a sliver at this one's end.
         let beat = 4.0 - 1e-7;
         c.advance(beat + 0.5 * BPS, true, BPS);
-        c.note_on_at(0, 64, 0.5, beat);
+        c.note_on(0, 64, 0.5, beat);
         let done = c.take_completed().expect("the pass completed");
         assert_eq!(done.iter().map(|n| (n.start, n.pitch)).collect::<Vec<_>>(), vec![(1.0, 60)]);
         c.advance(4.5, true, BPS);
         c.note_off(0, 64);
         // Elsewhere the note starts on its own beat.
         c.advance(5.0 + 0.5 * BPS, true, BPS);
-        c.note_on_at(0, 65, 0.5, 5.0);
+        c.note_on(0, 65, 0.5, 5.0);
         c.advance(6.0, true, BPS);
         c.note_off(0, 65);
         c.advance(7.5, true, BPS);

@@ -164,30 +164,28 @@ impl Processor {
             }
             let beat = timeline.as_ref().map(|t| t.beat_at(event.timing()));
             let note = event.note();
-            // The capture catches up to a note's beat before recording it. A note-on on the
-            // sample of the region end starts the next pass, with the half sample of slack that
-            // muting uses below, rather than leaving a sliver at the end of this one; a note-off
-            // there still ends its note in this pass.
-            let capturing = listen && matches!(note, Some(NoteIn::On { .. } | NoteIn::Off { .. }));
+            // Half a sample of slack for a note-on: one played on the sample of a bar line belongs
+            // to the bar it starts, whatever the last bits of the block's position say. So it is
+            // muted by that bar's selection, and one on the sample of the capture region's end
+            // starts the next pass rather than leaving a sliver at the end of this one (a
+            // note-off there still ends its note in this pass).
             let slack = match (note, timeline.as_ref()) {
                 (Some(NoteIn::On { .. }), Some(t)) => 0.5 * t.beats_per_sample,
                 _ => 0.0,
             };
+            // The capture catches up to a note's beat before recording it.
+            let capturing = listen && matches!(note, Some(NoteIn::On { .. } | NoteIn::Off { .. }));
             if let (true, Some(beat), Some(t)) = (capturing, beat, timeline.as_ref()) {
                 self.capture.advance(beat + slack, true, t.beats_per_sample);
             }
             let pass = match note {
                 Some(NoteIn::On { channel, key, velocity }) => {
                     if let (true, Some(beat)) = (capturing, beat) {
-                        self.capture.note_on_at(channel, key, velocity, beat);
+                        self.capture.note_on(channel, key, velocity, beat);
                     }
-                    // Half a sample of slack: a note played on the sample of a bar line belongs to
-                    // the bar it starts, whatever the last bits of the block's position say.
                     let mute = settings.replace
-                        && match (variation, beat, timeline.as_ref()) {
-                            (Some(v), Some(beat), Some(t)) => {
-                                v.is_selected(v.region.bar_at(v.region.position(beat + 0.5 * t.beats_per_sample)))
-                            }
+                        && match (variation, beat) {
+                            (Some(v), Some(beat)) => v.is_selected(v.region.bar_at(v.region.position(beat + slack))),
                             _ => false,
                         };
                     self.muted[slot(channel, key)] = mute;
