@@ -5,12 +5,17 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-
 use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder};
+
+/// The widest layer a model file's config may name (the shipped VAE's is 1,024): configs are
+/// checked against it before a model is built from them.
+pub const MAX_WIDTH: usize = 1 << 16;
+/// The most layers of one kind a model file's config may name.
+pub const MAX_LAYERS: usize = 1024;
 
 /// What can go wrong with a model file.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +108,18 @@ impl Checkpoint {
         serde_json::from_str(text).map_err(|e| self.metadata_error(key, e.to_string()))
     }
 
+    /// A JSON metadata entry that must pass `check` (a model's config, checked before anything
+    /// is built from it).
+    pub fn json_checked<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        check: impl FnOnce(&T) -> Result<(), String>,
+    ) -> Result<T, CheckpointError> {
+        let value = self.json(key)?;
+        check(&value).map_err(|reason| self.metadata_error(key, reason))?;
+        Ok(value)
+    }
+
     /// A JSON metadata entry that may be absent.
     pub fn json_opt<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, CheckpointError> {
         match self.metadata.get(key) {
@@ -135,8 +152,7 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// An error about metadata entry `key` of this file.
-    pub fn metadata_error(&self, key: &str, reason: String) -> CheckpointError {
+    fn metadata_error(&self, key: &str, reason: String) -> CheckpointError {
         CheckpointError::Metadata { file: self.file.clone(), key: key.into(), reason }
     }
 

@@ -1,6 +1,6 @@
 //! The diffusion prior's architecture as plain data, saved inside every checkpoint.
 
-use crate::vae::config::{MAX_LAYERS, MAX_WIDTH};
+use crate::checkpoint::{MAX_LAYERS, MAX_WIDTH};
 
 /// Shape of the ε-prediction transformer.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -70,8 +70,7 @@ impl TrainedPrior {
     }
 
     fn from_checkpoint(checkpoint: &Checkpoint, device: &Device) -> Result<Self, CheckpointError> {
-        let config: PriorConfig = checkpoint.json("config")?;
-        config.validate().map_err(|reason| checkpoint.metadata_error("config", reason))?;
+        let config: PriorConfig = checkpoint.json_checked("config", PriorConfig::validate)?;
         let model_error =
             |e: candle_core::Error| CheckpointError::Model { file: checkpoint.file.clone(), reason: e.to_string() };
         checkpoint.check_tensors(

@@ -1,13 +1,9 @@
 //! The VAE's architecture as plain data, saved inside every checkpoint so a weights file
 //! describes itself.
 
+use crate::checkpoint::{MAX_LAYERS, MAX_WIDTH};
 use crate::melody::tokens::VOCAB_SIZE;
 use crate::time::STEPS_PER_SEGMENT;
-
-/// The widest layer a model file may name (the shipped VAE's is 1,024).
-pub const MAX_WIDTH: usize = 1 << 16;
-/// The most layers of one kind a model file may name.
-pub const MAX_LAYERS: usize = 1024;
 
 /// Shape of the 2-bar melody VAE.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

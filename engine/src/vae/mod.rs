@@ -64,8 +64,7 @@ impl MelodyVae {
 
     /// Builds the model from a parsed file, checking every tensor first.
     pub fn from_checkpoint(checkpoint: &Checkpoint, device: &Device) -> Result<Self, CheckpointError> {
-        let config: VaeConfig = checkpoint.json("config")?;
-        config.validate().map_err(|reason| checkpoint.metadata_error("config", reason))?;
+        let config: VaeConfig = checkpoint.json_checked("config", VaeConfig::validate)?;
         checkpoint.check_tensors(
             &crate::checkpoint::expected_tensors(|vb| Vae::new(&config, vb).map(|_| ()))
                 .map_err(|e| model_error(checkpoint, e))?,
