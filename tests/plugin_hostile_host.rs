@@ -42,10 +42,7 @@ fn stop(host: &mut ClapHost) -> Vec<(u64, OutNote)> {
 /// Fails if any key got more note-ons than note-offs: a note left sounding. (Extra note-offs are
 /// harmless: a jump can cut an input note between its note-on and its note-off.)
 fn assert_nothing_left_sounding(out: &[(u64, OutNote)], case: &str) {
-    let mut balance = std::collections::BTreeMap::<u8, i64>::new();
-    for (_, n) in out {
-        *balance.entry(n.key).or_default() += if n.on { 1 } else { -1 };
-    }
+    let mut balance = ons_less_offs(out);
     balance.retain(|_, b| *b > 0);
     assert!(balance.is_empty(), "{case}: keys left sounding (note-ons − note-offs): {balance:?}");
 }

@@ -279,12 +279,18 @@ pub fn sorted(mut notes: Vec<(u64, bool, u8)>) -> Vec<(u64, bool, u8)> {
 }
 
 pub fn assert_no_hanging_notes(out: &[(u64, OutNote)]) {
-    let mut sounding = std::collections::HashMap::<u8, i32>::new();
-    for (_, n) in out {
-        *sounding.entry(n.key).or_default() += if n.on { 1 } else { -1 };
-    }
+    let mut sounding = ons_less_offs(out);
     sounding.retain(|_, count| *count != 0);
     assert!(sounding.is_empty(), "notes left sounding (key: ons − offs): {sounding:?}");
+}
+
+/// Per key, note-ons less note-offs.
+pub fn ons_less_offs(out: &[(u64, OutNote)]) -> std::collections::BTreeMap<u8, i64> {
+    let mut balance = std::collections::BTreeMap::new();
+    for (_, n) in out {
+        *balance.entry(n.key).or_default() += if n.on { 1 } else { -1 };
+    }
+    balance
 }
 
 /// Waits for the worker to store the captured clip and checks it is [`eight_bar_melody`], each
