@@ -10,17 +10,17 @@ use std::sync::OnceLock;
 
 use candle_core::Device;
 use proptest::prelude::*;
-use rebar_engine::data::{build_dataset, BuildOptions};
+use rebar_tools::data::{build_dataset, BuildOptions};
 use rebar_engine::engine::{revision_options, BarSelection, Engine, EngineError, InfillOptions, Repeats};
-use rebar_engine::eval::quality::{first_sixteen_bars, melody_stats};
+use rebar_tools::eval::quality::{first_sixteen_bars, melody_stats};
 use rebar_engine::melody::scale::Scale;
 use rebar_engine::melody::{quantize, Melody, Note};
-use rebar_engine::metrics::OaForm;
+use rebar_tools::metrics::OaForm;
 use rebar_engine::midi::{parse, MelodySelector};
 use rebar_engine::prior::{PriorConfig, TrainedPrior};
 use rebar_engine::sample::{KnownLatents, Sampler, Spacing};
-use rebar_engine::train::prior::{encode_tunes, train_prior, PriorRun, PriorTrainOptions};
-use rebar_engine::train::run::{RunControl, Schedule};
+use rebar_tools::train::prior::{encode_tunes, train_prior, PriorRun, PriorTrainOptions};
+use rebar_tools::train::run::{RunControl, Schedule};
 use rebar_engine::vae::MelodyVae;
 use rebar_tests::fixtures_dir;
 
@@ -57,7 +57,6 @@ fn prior_path() -> &'static PathBuf {
             valid: encode_tunes(&vae, &data.tunes, 0).unwrap(),
             provenance: serde_json::json!({"data": "fixtures"}),
             vae_preprocess: serde_json::to_value(&preprocess).unwrap(),
-            metric_truth: melody_stats(&first_sixteen_bars(&data.tunes), OaForm::Exact),
             init: None,
             device: Device::Cpu,
         };
@@ -499,7 +498,7 @@ fn progress_rises_to_one_for_infilling_and_for_generation_from_scratch() {
 
 #[test]
 fn the_infilling_evaluation_draws_the_prior_row_as_often_as_the_diffusion_row() {
-    use rebar_engine::eval::quality::evaluate_infill;
+    use rebar_tools::eval::quality::evaluate_infill;
     let engine = engine();
     let data = build_dataset(&fixtures_dir(), &BuildOptions::default()).unwrap();
     let melodies = first_sixteen_bars(&data.tunes);
@@ -522,7 +521,7 @@ fn the_infilling_evaluation_draws_the_prior_row_as_often_as_the_diffusion_row() 
 
 #[test]
 fn the_quality_report_scores_against_the_real_tunes_evaluated_in_both_forms() {
-    use rebar_engine::eval::quality::{evaluate_infill, QualityReport};
+    use rebar_tools::eval::quality::{evaluate_infill, QualityReport};
     let engine = engine();
     let data = build_dataset(&fixtures_dir(), &BuildOptions::default()).unwrap();
     let melodies = first_sixteen_bars(&data.tunes);

@@ -30,7 +30,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::CheckpointError;
-use crate::data::windows::Window;
+use crate::windows::Window;
 use crate::melody::scale::Scale;
 use crate::melody::tokens::Token;
 use crate::melody::{Melody, Note};
@@ -39,7 +39,7 @@ use crate::prior::{PriorTransformer, TrainedPrior};
 use crate::sample::repeats::draw_choice;
 use crate::sample::{sample, KnownLatents, OpeningNoise, RepeatPlan, SampleError, SampleRequest, Sampler};
 use crate::time::{Step, BARS_PER_SEGMENT, STEPS_PER_BAR};
-use crate::train::normal_tensor;
+use crate::random::normal_tensor;
 use crate::vae::segments::{melody_from_segments, segment_count, to_segments};
 use crate::vae::MelodyVae;
 
@@ -146,7 +146,7 @@ pub struct InfillOptions {
 }
 
 /// Whether generated segments may repeat other segments note for note.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Repeats {
     /// Each variation first draws which of its generated segments repeat which (kept or
     /// generated) segments from the prior's repeat head, as real tunes repeat themselves (see
@@ -211,22 +211,19 @@ impl Default for InfillOptions {
 
 impl InfillOptions {
     /// Calibrates how often generated segments repeat others: the offset on the repeat head's
-    /// gate logit that makes the share of repeated windows match the real tunes' on a sample of
-    /// the *training* set, with bars 5–12 of their first 16 infilled (the calibration runs are
-    /// in BENCHMARKS.md; validation stays untouched by them). The shipped head alone draws
-    /// fewer repeats than real tunes have (0.403 against 0.409 at this offset).
+    /// gate logit that makes the share of repeated windows match the real tunes', measured on a
+    /// sample of the *training* set with bars 5–12 of their first 16 infilled, so the validation
+    /// tunes stay untouched by calibration. The head alone draws slightly fewer repeats than
+    /// real tunes have.
     pub const CALIBRATED_REPEAT_OFFSET: f64 = 0.5;
 
-    /// The same under context guidance next to kept bars, with the distance offsets and the
-    /// accidental copies redrawn (see [`Self::redraw_copies`]): 0.429 of windows repeated
-    /// against the training sample's 0.432 (session 20; −1 before copies were redrawn, when
-    /// guidance's own copies made up for the repeats the head did not draw).
+    /// The same under context guidance next to kept bars, with the distance offsets applied and
+    /// accidental copies redrawn (see [`Self::redraw_copies`]).
     pub const CALIBRATED_GUIDED_REPEAT_OFFSET: f64 = 0.65;
 
     /// The same for the second pass of generation from scratch (see [`Self::revise`]): the
     /// draft's opening and close already repeat one another as the head drew them, so the
-    /// middle must draw fewer repeats again for whole tunes to repeat as often as the training
-    /// sample's (0.438 of windows against 0.432; session 19).
+    /// middle must draw fewer repeats for whole tunes to repeat as often as real ones.
     pub const CALIBRATED_REVISION_REPEAT_OFFSET: f64 = -1.5;
 
     /// Calibrates *where* generated segments repeat from: offsets on the repeat head's pointer
@@ -234,35 +231,29 @@ impl InfillOptions {
     /// 5, the most that infilling bars 5–12 of 16 shows). At the start of sampling the head
     /// sees generated latents as pure noise, and it draws repeats of the neighbouring segment
     /// and at odd distances far more often than real tunes have them, whose phrases are 4 and 8
-    /// bars long, and too few 8 bars apart. Matched, like the gate's offset, on the training
-    /// sample with bars 5–12 of 16 infilled (BENCHMARKS.md, session 20).
+    /// bars long, and too few 8 bars apart. Matched on the same training sample as the gate's
+    /// offset.
     pub const CALIBRATED_REPEAT_DISTANCE_OFFSETS: [f64; 5] = [-2.8, 0.4, -3.3, 0.7, -1.3];
 
     /// Rounds of [`Self::redraw_copies`] by default: each round redraws the copies left by the
-    /// one before (BENCHMARKS.md, session 20).
+    /// one before, and one round leaves few.
     pub const DEFAULT_REDRAW_COPIES: usize = 1;
 
     /// Calibrates how plain generated bars are next to kept ones: the scale of the sampler's
     /// noise where context guidance acts on kept bars. Guidance extrapolates towards the kept
-    /// bars (weight 3) and, like classifier-free guidance, sharpens what the prior draws: at
-    /// scale 1 the bars infilled into the training sample made 4-bar frames whose notes all
-    /// have one length 5.6% of the time against the real 4.6%, and a duration OA variance of
-    /// 0.046 against 0.039. Fresh noise at every step lets the next steps correct that, as a
-    /// noise inflation does for a denoiser that removes too much (Karras et al., 2022, §4,
-    /// S_noise); the initial noise alone changes nothing (BENCHMARKS.md, session 21). Calibrated
-    /// by infilling bars 5–12 of every 16-bar tune of the *whole* training set against those
-    /// tunes' own duration OA variance, which is the metric's reference (0.0364): 1.45 gives
-    /// 0.0365 / 0.0384 at seeds 0 / 1, and 1.35 gave 0.0389 / 0.0410. 1.35 had been matched on
-    /// a twelfth of the set, whose own tunes sit 8% above the reference. The exact match lies
-    /// near 1.5, where duration consistency falls below the paper's 0.97 (0.968 at 1.55;
-    /// BENCHMARKS.md, session 23). Generation from scratch keeps scale 1 in both passes: there
-    /// it made rhythms far busier than real ones.
+    /// bars and, like classifier-free guidance, sharpens what the prior draws: at scale 1 the
+    /// infilled bars make more rhythmically uniform frames than real tunes do. Fresh noise at
+    /// every step lets the next steps correct that, as a noise inflation does for a denoiser
+    /// that removes too much (Karras et al., 2022, §4, S_noise); the initial noise alone changes
+    /// nothing. Calibrated by infilling bars 5–12 of every 16-bar tune of the training set
+    /// against those tunes' own duration OA variance; a larger scale would match it more
+    /// exactly but lowers duration consistency below the paper's row. Generation from scratch
+    /// keeps scale 1 in both passes: there a larger one makes rhythms far busier than real ones.
     pub const CALIBRATED_GUIDED_NOISE_SCALE: f64 = 1.45;
 
     /// The share of the steps, from the noisiest, whose fresh noise is drawn at the opening's
     /// scale ([`Self::opening_noise_scale`]; 3 of the default sampler's 10). The noisiest steps
-    /// settle what the generated latents become as a whole, their register above all
-    /// (BENCHMARKS.md, prior v8 and session 24).
+    /// settle what the generated latents become as a whole, their register above all.
     pub const OPENING_STEPS: f64 = 0.3;
 
     /// The noise scale this request uses at temperature 1: its own, or the calibrated one for
@@ -275,7 +266,7 @@ impl InfillOptions {
     /// noise scale (one scale throughout). A calmer opening keeps the register of new bars
     /// next to kept ones as steady as real tunes keep theirs, and their rhythm closer to the
     /// kept bars', but it costs pitch OA variance below the paper's row, so it is off by
-    /// default (BENCHMARKS.md, session 24).
+    /// default.
     pub fn opening_noise_scale(&self, guided_by_kept_bars: bool) -> f64 {
         self.opening_noise_scale.unwrap_or(self.noise_scale(guided_by_kept_bars))
     }
@@ -309,20 +300,17 @@ impl InfillOptions {
     }
 
     /// The clean start when context guidance is off: the first quarter of the steps see the
-    /// known latents clean. Chosen on `valid/` with DDIM 20 (BENCHMARKS.md, prior v8):
-    /// consistency rises with the fraction and the pitch OA variance falls; a quarter keeps the
-    /// variance above the paper's row.
+    /// known latents clean. Consistency rises with the fraction and the pitch OA variance falls;
+    /// a quarter keeps the variance above the paper's row.
     pub const DEFAULT_CLEAN_STEPS: f64 = 0.25;
 
-    /// The default context guidance weight. Chosen on `valid/` (BENCHMARKS.md, session 16):
-    /// from 1.5 to 4 it lifts both consistencies above the paper's row (duration from 0.945 to
-    /// 0.97–0.985 over 16 infills a tune) and lowers the duration OA variance column; 3 keeps
-    /// the pitch OA variance highest.
+    /// The default context guidance weight: from 1.5 to 4 guidance lifts both consistencies
+    /// above the paper's row and lowers the duration OA variance; 3 keeps the pitch OA variance
+    /// highest.
     pub const DEFAULT_CONTEXT_GUIDANCE: f64 = 3.0;
 
     /// The shipped interval weight, calibrated on a sample of the training set so that generated
-    /// tunes leap beyond an octave as often as real ones (BENCHMARKS.md, session 17, "Octave
-    /// slips").
+    /// tunes leap beyond an octave as often as real ones.
     pub const DEFAULT_INTERVAL_WEIGHT: f64 = 0.7;
 
     /// The most variations one call samples. Each costs the model rows of a whole clip, so the
@@ -568,13 +556,10 @@ impl Engine {
     /// `middle` regenerated under context guidance from the rest of it. Real tunes keep one
     /// character throughout (their density and register vary far less within a tune than
     /// between tunes); one pass of the prior mixes characters within a draft, and guidance by
-    /// the draft's own opening and close pulls its middle back to them (BENCHMARKS.md, session
-    /// 19). Neither pass redraws accidental copies, offsets the repeat head's distances or
-    /// scales the noise ([`revision_options`]): those are calibrated next to a musician's kept
-    /// bars. Measured on generation from scratch, the first two (recalibrated) lowered the
-    /// unconditional duration variance over 8,000 sequences from 0.961 / 0.936 to 0.932 /
-    /// 0.904 (BENCHMARKS.md, session 20), and the noise scale in the revision alone, over 1,000,
-    /// from 0.958 to 0.787 (session 21).
+    /// the draft's own opening and close pulls its middle back to them. Neither pass redraws
+    /// accidental copies, offsets the repeat head's distances or scales the noise
+    /// ([`revision_options`]): those are calibrated next to a musician's kept bars, and on
+    /// generation from scratch each of them lowered the unconditional duration OA variance.
     fn draft_and_revise(
         &self,
         clip: &Melody,
@@ -845,7 +830,7 @@ impl Engine {
 /// The options of generation's revision pass (see [`Engine::revision_of`]): one variation per
 /// draft, all drafts in one batch, with the revision's own repeat offset and with none of what
 /// is calibrated next to a musician's kept bars (distance offsets, redrawing copies, the guided
-/// noise scale; BENCHMARKS.md, sessions 20 and 21).
+/// noise scale).
 pub fn revision_options(options: &InfillOptions) -> InfillOptions {
     InfillOptions {
         variations: 1,
@@ -910,7 +895,7 @@ fn make_repeats_exact(
 /// A redraw regenerates a segment or two amid settled ones, and its cost comes on top of the
 /// request's. It runs as the paper's Algorithm 1, the known latents re-noised at every step,
 /// without context guidance or a clean start: under guidance the redrawn segment copies its
-/// neighbours again, and with the clean start it copies more too (BENCHMARKS.md, session 20).
+/// neighbours again, and with the clean start it copies more too.
 fn redraw_sampler(sampler: Sampler) -> Sampler {
     match sampler {
         Sampler::Ddim { steps, eta, spacing } => Sampler::Ddim { steps: steps.div_ceil(2), eta, spacing },
@@ -936,9 +921,8 @@ fn generated_runs(generate: &[bool]) -> Vec<std::ops::Range<usize>> {
 /// equal new segments only the later counts, so the earlier stays.
 ///
 /// The plan draws a tune's repeats at the rate and distances real tunes have them; context
-/// guidance copies the kept bars next to the selection by itself on top (BENCHMARKS.md, session
-/// 20: a 2-bar window repeating its neighbour is a fifth of the infills' repeats and almost
-/// never happens in the corpus).
+/// guidance copies the kept bars next to the selection by itself on top: a 2-bar window
+/// repeating its neighbour, which real tunes almost never do.
 fn accidental_copies(windows: &[Window], roots: &[usize], generate: &[bool]) -> Vec<bool> {
     let kept_like = |j: usize| !generate[roots[j]];
     (0..windows.len())
@@ -970,7 +954,7 @@ const REVISION_STREAM: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// ε̂ for a batch of variations (levels per variation or per latent), computed as two halves on
 /// two threads. With a handful of variations the matmuls are too small for candle to spread over
-/// cores itself, so splitting the batch is what uses the second core (measured in BENCHMARKS.md).
+/// cores itself, so splitting the batch is what uses the second core.
 /// With `repeats`, the repeat head's logits come too (see [`PriorTransformer::forward_with_repeats`]).
 fn predict_in_halves(
     model: &PriorTransformer,

@@ -259,10 +259,8 @@ impl Job {
 /// itself instead of redrawing it ([`InfillOptions::redraw_copies`]), on top of the repeats the
 /// repeat head draws, and without the extra noise that makes guided bars as varied as real
 /// ones ([`InfillOptions::CALIBRATED_GUIDED_NOISE_SCALE`]), so more new 2-bar phrases repeat
-/// kept ones note for note (57% of windows repeat against the real tunes' 42%; without the
-/// redraw alone, at session 21's calibrated noise of 1.35, 42%: BENCHMARKS.md) and the rest fit them
-/// more closely (duration consistency 0.998). Higher guidance weights were measured too
-/// (session 16): they vary less but fit no better.
+/// kept ones note for note than real tunes repeat themselves, and the rest fit them more
+/// closely. Higher guidance weights vary less but fit no better.
 const STICKY_REDRAW_COPIES: usize = 0;
 const STICKY_NOISE_SCALE: f64 = 1.0;
 const _: () = assert!(STICKY_REDRAW_COPIES < InfillOptions::DEFAULT_REDRAW_COPIES);

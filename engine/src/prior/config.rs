@@ -79,7 +79,7 @@ impl PriorConfig {
             copy_attention: true,
             copy_pointer: true,
             repeat_head: true,
-            // Off: fine-tuning v8 with them (BENCHMARKS.md, session 22) changed no metric.
+            // Off: fine-tuning the shipped prior with them changed no metric.
             tune_positions: 0,
         }
     }

@@ -35,7 +35,6 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::metrics::SetStats;
 use crate::vae::LatentPreprocess;
 
 /// The shipped prior's file, built into the binary.
@@ -47,8 +46,6 @@ pub struct TrainedPrior {
     pub schedule: NoiseSchedule,
     /// The preprocessing of the VAE it was trained with; must match the VAE it is used with.
     pub vae_preprocess: LatentPreprocess,
-    /// The training set's framewise OA statistics, the reference of the quality metric.
-    pub metric_truth: SetStats,
     pub provenance: serde_json::Value,
 }
 
@@ -82,7 +79,6 @@ impl TrainedPrior {
             model: PriorTransformer::new(&config, vb).map_err(model_error)?,
             schedule: NoiseSchedule::default(),
             vae_preprocess: checkpoint.json("vae_preprocess")?,
-            metric_truth: checkpoint.json("metric_truth")?,
             provenance: checkpoint.json_opt("provenance")?.unwrap_or(serde_json::Value::Null),
         })
     }

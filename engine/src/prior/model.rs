@@ -16,7 +16,7 @@
 //! (d (σ_i² + σ_j² + τ)) − 1)) is 0 for a pair that is consistent with being one latent and falls
 //! with how far beyond the noise the pair lies, and g_h is learned (from 0). Without it the
 //! trained model reconstructed a repeated latent no better than any other, even beside a clean
-//! copy (`engine/examples/copy_probe.rs`), and no generated window repeated another.
+//! copy (`engine/tools/examples/copy_probe.rs`), and no generated window repeated another.
 //!
 //! **Copy pointer** (`PriorConfig::copy_pointer`, the pointer-generator output of See et al.,
 //! 2017): attention lets the model find a repeat, but reproducing it exactly through layer norms
@@ -502,42 +502,13 @@ mod tests {
     }
 
     #[test]
-    fn every_weight_gets_a_gradient() {
-        let device = Device::Cpu;
-        let varmap = VarMap::new();
-        let cfg = PriorConfig { tune_positions: 4, ..PriorConfig::tiny(6) };
-        let model = PriorTransformer::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &device)).unwrap();
-        crate::train::seeded_init(&varmap, 3).unwrap();
-        // Gains away from 0, so the copy bias's own gradient path is exercised too.
-        for (name, var) in varmap.data().lock().unwrap().iter() {
-            if name.ends_with("copy_gain") {
-                var.set(&Tensor::new(&[0.1f32, -0.2], &device).unwrap()).unwrap();
-            }
-            if name == "pointer.gain" {
-                var.set(&Tensor::new(&[0.3f32], &device).unwrap()).unwrap();
-            }
-            if name == "repeats.gain" {
-                var.set(&Tensor::new(&[0.4f32], &device).unwrap()).unwrap();
-            }
-        }
-        // Latent 3 repeats latent 1, so the repeat head's pointer has a truth to learn.
-        let x = Tensor::randn(0f32, 1.0, (2, 4, 6), &device).unwrap();
-        let x = Tensor::cat(&[x.narrow(1, 0, 3).unwrap(), x.narrow(1, 1, 1).unwrap()], 1).unwrap();
-        let valid = Tensor::ones((2, 4), DType::F32, &device).unwrap();
-        let (eps, repeats) = model.forward_with_repeats(&x, &[0.5, 0.8], &valid, true).unwrap();
-        let repeats = crate::prior::repeats::negative_log_likelihood(&repeats.unwrap(), &x).unwrap();
-        let loss = (eps.sqr().unwrap().sum_all().unwrap() + repeats.sum_all().unwrap()).unwrap();
-        crate::train::assert_every_weight_gets_a_gradient(&varmap, &loss);
-    }
-
-    #[test]
     fn the_copy_bias_separates_noisy_copies_from_different_latents() {
         use rand::SeedableRng;
         let device = Device::Cpu;
         // Wide, so the noise's share of a distance varies little (χ² with 256 degrees of freedom).
         let d = 256;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-        let mut normal = |rows| crate::train::normal_tensor(&mut rng, rows, d, &device).unwrap().unsqueeze(0).unwrap();
+        let mut normal = |rows| crate::random::normal_tensor(&mut rng, rows, d, &device).unwrap().unsqueeze(0).unwrap();
         let a = 0.8f32; // σ² = (1 − a²) / a² ≈ 0.56 per dimension
         let sigma = (1.0 - a * a).sqrt();
         let (z, other) = (normal(1), normal(1));
@@ -564,7 +535,7 @@ mod tests {
         let varmap = VarMap::new();
         let cfg = PriorConfig::tiny(d);
         let model = PriorTransformer::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &device)).unwrap();
-        crate::train::seeded_init(&varmap, 5).unwrap();
+        crate::random::seeded_init(&varmap, 5).unwrap();
         for (name, var) in varmap.data().lock().unwrap().iter() {
             match name.as_str() {
                 // The gate wide open whatever the features, the pointer sharp.
@@ -592,7 +563,7 @@ mod tests {
         let varmap = VarMap::new();
         let without = PriorConfig { tune_positions: 0, ..PriorConfig::tiny(6) };
         let plain = PriorTransformer::new(&without, VarBuilder::from_varmap(&varmap, DType::F32, &device)).unwrap();
-        crate::train::seeded_init(&varmap, 7).unwrap();
+        crate::random::seeded_init(&varmap, 7).unwrap();
         let with = PriorConfig { tune_positions: 4, ..without.clone() };
         let placed = PriorTransformer::new(&with, VarBuilder::from_varmap(&varmap, DType::F32, &device)).unwrap();
         let x = Tensor::randn(0f32, 1.0, (2, 3, 6), &device).unwrap();

@@ -52,7 +52,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::prior::NoiseSchedule;
-use crate::train::normal_tensor;
+use crate::random::normal_tensor;
 
 /// Which reverse process to run.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -65,7 +65,7 @@ pub enum Sampler {
 }
 
 /// How the known latents enter the reverse process.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum KnownLatents {
     /// Re-noised to every step's level and pasted (Algorithm 1), after the request's clean
     /// start, if any: the default, which scores closer to the paper's row (BENCHMARKS.md).
@@ -77,7 +77,7 @@ pub enum KnownLatents {
 }
 
 /// Where a strided sampler's steps fall among the N.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Spacing {
     /// Evenly: with 20 steps the last is t = 50, whose noise the last update must remove in one go.
     Uniform,

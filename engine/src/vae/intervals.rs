@@ -12,7 +12,7 @@
 //! The search carries over window boundaries, so the first note of a window is judged against
 //! the last note of the window before.
 
-use crate::data::windows::Window;
+use crate::windows::Window;
 use crate::melody::tokens::{Token, VOCAB_SIZE};
 
 /// Intervals counted one by one; wider ones share the last bucket.

@@ -3,7 +3,6 @@
 //!
 //! - [`config`]: the architecture as data.
 //! - [`model`]: encoder and decoder layers.
-//! - [`loss`]: the free-bits ELBO (MusicVAE eq. 3–4).
 //! - [`latent`]: the prior's preprocessing of the latents (dimension selection, [−1, 1] scaling).
 //! - [`segments`]: a melody as 2-bar segments; [`tools`]: interpolation and attribute vectors.
 //! - [`intervals`]: decoding a melody's windows jointly, with the training set's interval prior.
@@ -13,7 +12,6 @@
 pub mod config;
 pub mod intervals;
 pub mod latent;
-pub mod loss;
 pub mod model;
 pub mod segments;
 pub mod tools;
@@ -25,7 +23,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::data::windows::{Window, WINDOW_STEPS};
+use crate::windows::{Window, WINDOW_STEPS};
 use crate::melody::tokens::{Token, VOCAB_SIZE};
 pub use config::VaeConfig;
 pub use intervals::IntervalPrior;

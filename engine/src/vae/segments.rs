@@ -3,7 +3,7 @@
 //! bar. Going back, the segments' tokens are joined end to end and decoded as one sequence, so a
 //! note held over a segment boundary continues.
 
-use crate::data::windows::{Window, WINDOW_STEPS};
+use crate::windows::{Window, WINDOW_STEPS};
 use crate::melody::{tokens, Melody, Note};
 use crate::time::BARS_PER_SEGMENT;
 

@@ -9,7 +9,7 @@
 use candle_core::{Result, Tensor};
 
 use super::MelodyVae;
-use crate::data::windows::Window;
+use crate::windows::Window;
 use crate::melody::tokens::Token;
 
 /// The name of the shipped note-density attribute.
