@@ -1,6 +1,6 @@
 #!/bin/bash
-# Builds `rebar` with the `cuda` feature on a machine that has no CUDA toolkit and no GPU (every
-# project machine), for training on a lent GPU machine (tools/gpu/README.md).
+# Builds `rebar` with the `cuda` feature on a machine that needs no CUDA toolkit and no GPU, and
+# packs it for training on a CUDA machine (tools/gpu/README.md).
 #
 # - nvcc, its headers (CCCL) and the runtime come from NVIDIA's wheels on PyPI.
 # - candle links the CUDA libraries dynamically. Only the runtime is in those wheels, so the

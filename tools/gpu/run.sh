@@ -1,8 +1,9 @@
 #!/bin/bash
-# Prior training on a lent GPU machine, run from the repository root there with .gpu carried
-# (tools/gpu/README.md): probe the step rate, then one run sized to the time left.
+# Prior training on a CUDA machine, run from the repository root there with the .gpu/ that
+# build-cuda.sh packed (tools/gpu/README.md): probe the step rate, then one run sized to the time left.
 # Settings: BATCH (1024), LR (8e-4), RUN_SECONDS (480, this script's whole budget), INIT (the
-# weights to start from).
+# weights to start from: a prior file such as assets/prior.safetensors, or a run's checkpoint;
+# set it), OUT (the folder the model, the log and the checkpoint's parts are left in; set it).
 BATCH=${BATCH:-1024} LR=${LR:-8e-4} RUN_SECONDS=${RUN_SECONDS:-480}
 INIT=${INIT:-checkpoints/prior-v8/checkpoint.safetensors}
 T0=$(date +%s)
