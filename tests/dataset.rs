@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use midly::{MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
-use rebar_tools::data::{build_dataset, load_dataset, save_dataset, BuildOptions};
 use rebar_tests::fixtures_dir;
+use rebar_tools::data::{build_dataset, load_dataset, save_dataset, BuildOptions};
 
 /// The independent count of one folder.
 #[derive(Debug, Default)]

@@ -10,19 +10,19 @@ use std::sync::OnceLock;
 
 use candle_core::Device;
 use proptest::prelude::*;
-use rebar_tools::data::{build_dataset, BuildOptions};
 use rebar_engine::engine::{revision_options, BarSelection, Engine, EngineError, InfillOptions, Repeats};
-use rebar_tools::eval::quality::{first_sixteen_bars, melody_stats};
 use rebar_engine::melody::scale::Scale;
 use rebar_engine::melody::{quantize, Melody, Note};
-use rebar_tools::metrics::OaForm;
 use rebar_engine::midi::{parse, MelodySelector};
 use rebar_engine::prior::{PriorConfig, TrainedPrior};
 use rebar_engine::sample::{KnownLatents, Sampler, Spacing};
-use rebar_tools::train::prior::{encode_tunes, train_prior, PriorRun, PriorTrainOptions};
-use rebar_tools::train::run::{RunControl, Schedule};
 use rebar_engine::vae::MelodyVae;
 use rebar_tests::fixtures_dir;
+use rebar_tools::data::{build_dataset, BuildOptions};
+use rebar_tools::eval::quality::{first_sixteen_bars, melody_stats};
+use rebar_tools::metrics::OaForm;
+use rebar_tools::train::prior::{encode_tunes, train_prior, PriorRun, PriorTrainOptions};
+use rebar_tools::train::run::{RunControl, Schedule};
 
 /// The prior file trained once for all tests in this binary.
 fn prior_path() -> &'static PathBuf {

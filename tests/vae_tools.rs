@@ -3,12 +3,12 @@
 //! fresh clone has no corpus); BENCHMARKS.md has the same measurements over the valid split.
 
 use candle_core::Device;
-use rebar_engine::windows::Window;
-use rebar_tools::data::{build_dataset, BuildOptions};
-use rebar_tools::eval::recon::reconstruction_accuracy;
 use rebar_engine::vae::tools::{apply_attribute, interpolate, note_count, DENSITY};
 use rebar_engine::vae::MelodyVae;
+use rebar_engine::windows::Window;
 use rebar_tests::fixtures_dir;
+use rebar_tools::data::{build_dataset, BuildOptions};
+use rebar_tools::eval::recon::reconstruction_accuracy;
 
 fn model() -> MelodyVae {
     MelodyVae::embedded(&Device::Cpu).unwrap()

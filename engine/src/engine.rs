@@ -30,18 +30,18 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::CheckpointError;
-use crate::windows::Window;
 use crate::melody::scale::Scale;
 use crate::melody::tokens::Token;
 use crate::melody::{Melody, Note};
 use crate::prior::repeats::RepeatLogits;
 use crate::prior::{PriorTransformer, TrainedPrior};
+use crate::random::normal_tensor;
 use crate::sample::repeats::draw_choice;
 use crate::sample::{sample, KnownLatents, OpeningNoise, RepeatPlan, SampleError, SampleRequest, Sampler};
 use crate::time::{Step, BARS_PER_SEGMENT, STEPS_PER_BAR};
-use crate::random::normal_tensor;
 use crate::vae::segments::{melody_from_segments, segment_count, to_segments};
 use crate::vae::MelodyVae;
+use crate::windows::Window;
 
 /// Which bars of a clip to regenerate: one flag per bar.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -49,11 +49,11 @@ LIBS
 }
 make_stubs
 # The first link lists the undefined symbols; the stubs are rebuilt from them and the link rerun.
-if ! cargo build --release -p rebar-engine --features cuda 2> "$WORK/link.log"; then
+if ! cargo build --release -p rebar-tools --features cuda 2> "$WORK/link.log"; then
   grep -o 'undefined symbol: [A-Za-z0-9_]*' "$WORK/link.log" | awk '{print $3}' | sort -u > "$STUBS/symbols.txt"
   [ -s "$STUBS/symbols.txt" ] || { tail -30 "$WORK/link.log"; exit 1; }
   make_stubs
-  cargo build --release -p rebar-engine --features cuda
+  cargo build --release -p rebar-tools --features cuda
 fi
 mkdir -p .gpu
 strip -o .gpu/rebar "$CARGO_TARGET_DIR/release/rebar"

@@ -3,9 +3,10 @@
 # build-cuda.sh packed (tools/gpu/README.md): probe the step rate, then one run sized to the time left.
 # Settings: BATCH (1024), LR (8e-4), RUN_SECONDS (480, this script's whole budget), INIT (the
 # weights to start from: a prior file such as assets/prior.safetensors, or a run's checkpoint;
-# set it), OUT (the folder the model, the log and the checkpoint's parts are left in; set it).
+# default the shipped prior), OUT (the folder the model, the log and the checkpoint's parts are left in; set it).
 BATCH=${BATCH:-1024} LR=${LR:-8e-4} RUN_SECONDS=${RUN_SECONDS:-480}
-INIT=${INIT:-checkpoints/prior-v8/checkpoint.safetensors}
+INIT=${INIT:-assets/prior.safetensors}
+: "${OUT:?set OUT to the folder the results are left in}"
 T0=$(date +%s)
 mkdir -p /tmp/culib
 for n in libcuda.so.1 libcurand.so.10 libcublas.so.13 libcublasLt.so.13 libcudart.so.13 libnvrtc.so.13; do

@@ -12,8 +12,8 @@
 //! The search carries over window boundaries, so the first note of a window is judged against
 //! the last note of the window before.
 
-use crate::windows::Window;
 use crate::melody::tokens::{Token, VOCAB_SIZE};
+use crate::windows::Window;
 
 /// Intervals counted one by one; wider ones share the last bucket.
 pub const WIDEST_COUNTED: usize = 24;

@@ -23,8 +23,8 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::windows::{Window, WINDOW_STEPS};
 use crate::melody::tokens::{Token, VOCAB_SIZE};
+use crate::windows::{Window, WINDOW_STEPS};
 pub use config::VaeConfig;
 pub use intervals::IntervalPrior;
 pub use latent::LatentPreprocess;

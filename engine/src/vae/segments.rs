@@ -3,9 +3,9 @@
 //! bar. Going back, the segments' tokens are joined end to end and decoded as one sequence, so a
 //! note held over a segment boundary continues.
 
-use crate::windows::{Window, WINDOW_STEPS};
 use crate::melody::{tokens, Melody, Note};
 use crate::time::BARS_PER_SEGMENT;
+use crate::windows::{Window, WINDOW_STEPS};
 
 /// Number of segments needed to hold `bars` bars.
 pub fn segment_count(bars: u32) -> usize {

@@ -9,8 +9,8 @@
 use candle_core::{Result, Tensor};
 
 use super::MelodyVae;
-use crate::windows::Window;
 use crate::melody::tokens::Token;
+use crate::windows::Window;
 
 /// The name of the shipped note-density attribute.
 pub const DENSITY: &str = "density";

@@ -14,7 +14,8 @@ use rebar_engine::engine::{Engine, InfillOptions, Repeats};
 use rebar_engine::prior::TrainedPrior;
 use rebar_engine::vae::MelodyVae;
 use rebar_tools::data::{build_dataset, BuildOptions};
-use rebar_tools::eval::quality::{first_sixteen_bars, frames_of_one_length, infill_selection};
+use rebar_tools::eval::quality::{first_sixteen_bars, infill_selection};
+use rebar_tools::eval::shape::frames_of_one_length;
 
 const FRAMES: usize = 7;
 

@@ -5,7 +5,9 @@
 //! - [`train`]: CPU training of the VAE and the prior.
 //! - [`metrics`]: the paper's framewise overlapping-area Consistency and Variance.
 //! - [`eval`]: measurements of reconstruction and of infilling and generation quality.
+//! - [`bench`]: the latency of the main job.
 
+pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod metrics;

@@ -4,16 +4,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use rebar_engine::engine::{revision_options, BarSelection, Engine, InfillOptions, Repeats};
-use rebar_engine::melody::Melody;
+use rebar_engine::engine::{InfillOptions, Repeats};
 use rebar_engine::sample::{KnownLatents, Sampler, Spacing};
-use rebar_engine::vae::tools::{self, DENSITY};
 use rebar_tools::data::{build_dataset, BuildOptions};
-use rebar_tools::eval::figure::infill_figure;
-use rebar_tools::eval::quality::*;
+use rebar_tools::eval::latent_tools::measure_latent_tools;
+use rebar_tools::eval::quality::first_sixteen_bars;
 use rebar_tools::eval::recon::reconstruction_accuracy;
+use rebar_tools::eval::report::{quality_report, QualityTask, Reference};
 
-use super::models::{load_prior, load_vae};
+use super::models::{load_engine, load_vae};
 use super::parse::{name_of, one_of, parse_fraction, parse_noise_scale, parse_non_negative, parse_rounds};
 use super::sampling::{default_eta, default_spacing, default_steps, CalibrationArgs, KNOWN_LATENTS, REPEATS, SPACINGS};
 
@@ -103,155 +102,85 @@ pub enum EvalTask {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let started = Instant::now();
-    let device = candle_core::Device::Cpu;
     let data = build_dataset(&args.midi_dir, &BuildOptions::default())
         .with_context(|| format!("reading {}", args.midi_dir.display()))?;
     anyhow::ensure!(!data.windows.is_empty(), "no 2-bar windows in {}", args.midi_dir.display());
-    let report = match args.task {
+    let mut report = match args.task {
         EvalTask::Recon => {
             let model = load_vae(args.vae.as_deref())?;
-            let accuracy = reconstruction_accuracy(&model.vae, &data.windows, &device)?;
+            let accuracy = reconstruction_accuracy(&model.vae, &data.windows, &model.device)?;
             serde_json::json!({"task": "recon", "n_windows": data.windows.len(), "accuracy": accuracy})
         }
         EvalTask::Tools => {
             let model = load_vae(args.vae.as_deref())?;
-            let half = data.windows.len() / 2;
-            let (a, b) = (&data.windows[..half], &data.windows[half..2 * half]);
-            let clips = tools::interpolate(&model, a, b, 11)?;
-            let hamming: Vec<f64> = clips
-                .iter()
-                .map(|clip| {
-                    let total: usize =
-                        clip.iter().zip(a).map(|(x, y)| x.iter().zip(y).filter(|(p, q)| p != q).count()).sum();
-                    total as f64 / half as f64
-                })
-                .collect();
-            let vector = model.attribute(DENSITY).context("the VAE file has no note-density vector")?.to_vec();
-            let mut density = serde_json::Map::new();
-            for amount in [-2.0f32, -1.0, 0.0, 1.0, 2.0] {
-                let changed = tools::apply_attribute(&model, &data.windows, &vector, amount)?;
-                let notes = changed.iter().map(|w| tools::note_count(w) as f64).sum::<f64>() / changed.len() as f64;
-                density.insert(format!("{amount:+}"), notes.into());
-            }
-            let input_notes =
-                data.windows.iter().map(|w| tools::note_count(w) as f64).sum::<f64>() / data.windows.len() as f64;
-            serde_json::json!({
-                "task": "tools",
-                "n_pairs": half,
-                "mean_hamming_to_a_by_alpha": hamming,
-                "n_windows": data.windows.len(),
-                "input_mean_notes": input_notes,
-                "mean_notes_by_density_amount": density,
-            })
+            serde_json::to_value(measure_latent_tools(&model, &data.windows)?)?
         }
         EvalTask::Infill | EvalTask::Uncond => {
-            let vae = load_vae(args.vae.as_deref())?;
-            let prior = load_prior(args.prior.as_deref(), &vae.device)?;
-            let engine = Engine::new(vae, prior)?;
-            let sampler = if args.steps == 0 {
-                Sampler::Ancestral
-            } else {
-                Sampler::Ddim { steps: args.steps, eta: args.eta, spacing: args.spacing }
-            };
-            let options = InfillOptions {
-                variations: args.samples.max(1),
-                seed: args.seed,
-                sampler,
-                temperature: args.temperature,
-                resample: args.resample,
-                guidance: args.guidance,
-                known: args.known,
-                clean_steps: args.clean_steps,
-                context_guidance: args.context_guidance,
-                repeats: args.repeats,
-                interval_weight: args.interval_weight,
-                revise: args.revise,
-                ..args.calibration.apply(InfillOptions::default())
-            };
+            let engine = load_engine(args.vae.as_deref(), args.prior.as_deref())?;
             let test = first_sixteen_bars(&data.tunes);
             anyhow::ensure!(!test.is_empty(), "no tune of {} has 16 bars", args.midi_dir.display());
-            let second = match &args.reference_dir {
+            let test = Reference { words: sixteen_bars_of(test.len(), &args.midi_dir), melodies: &test };
+            let second_tunes = match &args.reference_dir {
                 Some(dir) => {
                     let tunes = build_dataset(dir, &BuildOptions::default())
                         .with_context(|| format!("reading {}", dir.display()))?
                         .tunes;
                     let melodies = first_sixteen_bars(&tunes);
                     anyhow::ensure!(!melodies.is_empty(), "no tune of {} has 16 bars", dir.display());
-                    let words = sixteen_bars_of(melodies.len(), dir);
-                    Some((melodies, words))
+                    Some((sixteen_bars_of(melodies.len(), dir), melodies))
                 }
                 None => None,
             };
-            let (task, n, evaluation) = if matches!(args.task, EvalTask::Infill) {
-                let report = evaluate_infill(&engine, &test, &options)?;
-                let figure = args.json.with_extension("png");
-                let columns: Vec<[&Melody; 4]> = report.examples.iter().map(|e| [&e[0], &e[1], &e[2], &e[3]]).collect();
-                infill_figure(&figure, &columns, INFILL_BARS)
-                    .map_err(|e| anyhow::anyhow!("drawing {}: {e}", figure.display()))?;
+            let second = second_tunes.as_ref().map(|(words, melodies)| Reference { melodies, words: words.clone() });
+            let task = match args.task {
+                EvalTask::Infill => QualityTask::Infill,
+                _ => QualityTask::Uncond { samples: args.samples },
+            };
+            let figure = args.json.with_extension("png");
+            let report = quality_report(&engine, task, &args.options(), &test, second.as_ref(), &figure)?;
+            if task == QualityTask::Infill {
                 println!(
                     "figure: {} (columns: tunes; rows: original, diffusion, interpolation, prior)",
                     figure.display()
                 );
-                ("infill", test.len() * options.variations, report.evaluation)
-            } else {
-                let options = InfillOptions { variations: 1, ..options.clone() };
-                ("uncond", args.samples, evaluate_uncond(&engine, &test, args.samples, &options)?)
-            };
-            let quality = QualityReport::new(
-                &evaluation,
-                (&test, format!("test: {}", sixteen_bars_of(test.len(), &args.midi_dir))),
-                second.as_ref().map(|(melodies, words)| (&melodies[..], format!("second: {words}"))),
-            );
-            let selection = if task == "infill" { infill_selection() } else { BarSelection::all(EVAL_BARS) };
-            let applied = engine.applied(&options, &selection.segments_of_clip(EVAL_BARS));
-            let mut report = serde_json::json!({
-                "task": task,
-                "n_sequences": n,
-                "sampler": {
-                    "kind": format!("{sampler:?}"),
-                    "steps": sampler.evaluations(&engine.prior.schedule),
-                    "resample": options.resample,
-                    "guidance": options.guidance,
-                    "known": format!("{:?}", options.known),
-                    "clean_steps": options.clean_steps,
-                    "context_guidance": applied.context_guidance,
-                    "repeats": format!("{:?}", options.repeats),
-                    "repeat_offset": applied.repeat_offset,
-                    "repeat_distance_offsets": applied.repeat_distance_offsets,
-                    "redraw_copies": applied.redraw_copies,
-                    "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
-                    "temperature": options.temperature,
-                    "noise_scale": applied.noise_scale,
-                    "opening_noise_scale": applied.opening_noise_scale,
-                    "opening_steps": InfillOptions::OPENING_STEPS,
-                    "interval_weight": engine.vae.applied_interval_weight(options.interval_weight),
-                    "revision": engine.revision_of(&options, &selection, EVAL_BARS).map(|middle| {
-                        let revision = engine.applied(&revision_options(&options), &middle.segments_of_clip(EVAL_BARS));
-                        serde_json::json!({
-                            "bars": middle.selected().iter().map(|bar| bar + 1).collect::<Vec<_>>(),
-                            "context_guidance": revision.context_guidance,
-                            "repeat_offset": revision.repeat_offset,
-                            "noise_scale": revision.noise_scale,
-                            "opening_noise_scale": revision.opening_noise_scale,
-                        })
-                    }),
-                },
-            });
-            // The quality figures beside the task's own fields, at the top level.
-            if let (Some(report), serde_json::Value::Object(quality)) =
-                (report.as_object_mut(), serde_json::to_value(&quality)?)
-            {
-                report.extend(quality);
-                report.insert("seconds".into(), started.elapsed().as_secs_f64().into());
             }
             report
         }
     };
+    if let Some(report) = report.as_object_mut().filter(|_| matches!(args.task, EvalTask::Infill | EvalTask::Uncond)) {
+        report.insert("seconds".into(), started.elapsed().as_secs_f64().into());
+    }
     let text = serde_json::to_string_pretty(&report)?;
     rebar_engine::fsutil::write_atomically(&args.json, text.as_bytes())
         .with_context(|| format!("writing {}", args.json.display()))?;
     println!("{text}\n{:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+impl EvalArgs {
+    /// The engine's options for the rows sampled by the prior.
+    fn options(&self) -> InfillOptions {
+        let sampler = if self.steps == 0 {
+            Sampler::Ancestral
+        } else {
+            Sampler::Ddim { steps: self.steps, eta: self.eta, spacing: self.spacing }
+        };
+        InfillOptions {
+            variations: self.samples.max(1),
+            seed: self.seed,
+            sampler,
+            temperature: self.temperature,
+            resample: self.resample,
+            guidance: self.guidance,
+            known: self.known,
+            clean_steps: self.clean_steps,
+            context_guidance: self.context_guidance,
+            repeats: self.repeats,
+            interval_weight: self.interval_weight,
+            revise: self.revise,
+            ..self.calibration.apply(InfillOptions::default())
+        }
+    }
 }
 
 /// "first 16 bars of the N tunes of DIR": a reference set in words.

@@ -12,7 +12,8 @@ use rebar_engine::sample::{KnownLatents, Sampler, Spacing};
 
 use super::models::load_engine;
 use super::parse::{
-    name_of, one_of, parse_noise_scale, parse_non_negative, parse_range, parse_repeat_offset, parse_rounds, parse_variations,
+    name_of, one_of, parse_noise_scale, parse_non_negative, parse_range, parse_repeat_offset, parse_rounds,
+    parse_variations,
 };
 
 /// `--repeats`: whether generated segments may repeat others note for note.
@@ -29,10 +30,8 @@ pub const KNOWN_LATENTS: &[(&str, KnownLatents, &str)] = &[
 ];
 
 /// `--spacing`: where a strided sampler's steps fall.
-pub const SPACINGS: &[(&str, Spacing, &str)] = &[
-    ("uniform", Spacing::Uniform, "evenly"),
-    ("quadratic", Spacing::Quadratic, "denser where little noise is left"),
-];
+pub const SPACINGS: &[(&str, Spacing, &str)] =
+    &[("uniform", Spacing::Uniform, "evenly"), ("quadratic", Spacing::Quadratic, "denser where little noise is left")];
 
 /// Sampling controls shared by `infill` and `generate`.
 #[derive(clap::Args)]
@@ -248,4 +247,3 @@ pub fn interval_prior_note(engine: &Engine, options: &InfillOptions) -> String {
         weight => format!("interval prior {weight}"),
     }
 }
-

@@ -1,7 +1,11 @@
-//! Evaluation commands' measurements. [`recon`]: the VAE's reconstruction accuracy;
-//! [`quality`]: the paper's Table 1 for infilling and unconditional generation; [`figure`]:
-//! its piano-roll figure.
+//! Evaluation: [`recon`]: the VAE's reconstruction accuracy; [`latent_tools`]: its interpolation
+//! and attribute vectors; [`quality`]: the paper's Table 1 rows for infilling and unconditional
+//! generation, run as one call by [`report`]; [`shape`]: what the metric's means hide;
+//! [`figure`]: the infilling figure.
 
 pub mod figure;
+pub mod latent_tools;
 pub mod quality;
 pub mod recon;
+pub mod report;
+pub mod shape;
