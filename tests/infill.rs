@@ -1,8 +1,8 @@
 //! `Engine::infill` end to end with the shipped VAE and a small prior trained here on the
 //! fixture tunes, with clean context (the properties below hold for any prior, trained well or
-//! not): unmasked bars come back note for note with clean and with re-noised known latents, a
-//! seed fixes the result, the key constraint holds, a request can be cancelled, and damaged or
-//! mismatched weights are refused with a clear error.
+//! not): unmasked bars come back note for note with and without context guidance, a seed fixes
+//! the result, the key constraint holds, a request can be cancelled, and damaged or mismatched
+//! weights are refused with a clear error.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,12 +10,12 @@ use std::sync::OnceLock;
 
 use candle_core::Device;
 use proptest::prelude::*;
-use rebar_engine::engine::{revision_options, BarSelection, Engine, EngineError, InfillOptions, Repeats};
+use rebar_engine::engine::{BarSelection, Engine, EngineError, NoiseScales, Repeats, Request, Tuning};
 use rebar_engine::melody::scale::Scale;
 use rebar_engine::melody::{quantize, Melody, Note};
 use rebar_engine::midi::{parse, MelodySelector};
 use rebar_engine::prior::{PriorConfig, TrainedPrior};
-use rebar_engine::sample::{KnownLatents, Sampler, Spacing};
+use rebar_engine::sample::{Sampler, Spacing};
 use rebar_engine::vae::MelodyVae;
 use rebar_tests::fixtures_dir;
 use rebar_tools::data::{build_dataset, BuildOptions};
@@ -67,10 +67,20 @@ fn prior_path() -> &'static PathBuf {
     })
 }
 
-fn engine() -> Engine {
+/// The tests' tuning: the shipped one with a short deterministic sampler.
+fn test_tuning() -> Tuning {
+    Tuning { sampler: Sampler::Ddim { steps: 8, eta: 0.0, spacing: Spacing::Uniform }, ..Tuning::default() }
+}
+
+/// The shipped VAE and the test prior with `tuning`.
+fn tuned(tuning: Tuning) -> Engine {
     let vae = MelodyVae::embedded(&Device::Cpu).unwrap();
     let prior = TrainedPrior::load(prior_path(), &Device::Cpu).unwrap();
-    Engine::new(vae, prior).unwrap()
+    Engine::new(vae, prior).unwrap().with_tuning(tuning).unwrap()
+}
+
+fn engine() -> Engine {
+    tuned(test_tuning())
 }
 
 fn clip() -> Melody {
@@ -79,17 +89,13 @@ fn clip() -> Melody {
     quantize(&file, file.select(&MelodySelector::MostNotes).unwrap()).unwrap().0
 }
 
-fn options(seed: u64) -> InfillOptions {
-    InfillOptions {
-        variations: 2,
-        seed,
-        sampler: Sampler::Ddim { steps: 8, eta: 0.0, spacing: Spacing::Uniform },
-        ..InfillOptions::default()
-    }
+/// Two variations of `selection` with `seed`.
+fn request(selection: &BarSelection, seed: u64) -> Request {
+    Request { variations: 2, seed, ..Request::new(selection.clone()) }
 }
 
-fn infill(engine: &Engine, clip: &Melody, selection: &BarSelection, options: &InfillOptions) -> Vec<Melody> {
-    engine.infill(clip, selection, options, &AtomicBool::new(false), &mut |_| {}).unwrap()
+fn infill(engine: &Engine, clip: &Melody, request: &Request) -> Vec<Melody> {
+    engine.infill(clip, request, &AtomicBool::new(false), &mut |_| {}).unwrap()
 }
 
 /// The notes that start in a bar.
@@ -102,19 +108,16 @@ proptest! {
 
     #[test]
     fn unmasked_bars_come_back_note_for_note_for_random_masks(mask in prop::collection::vec(any::<bool>(), 1..17), seed in 0u64..1000) {
-        let engine = engine();
+        // Context guidance (the default) and Algorithm 1 alone.
+        let engine = match seed % 2 {
+            0 => engine(),
+            _ => tuned(Tuning { context_guidance: 0.0, ..test_tuning() }),
+        };
         let clip = clip();
         let mut bars: Vec<bool> = mask.iter().copied().cycle().take(clip.bars as usize).collect();
         bars[0] = true;
         let selection = BarSelection { bars };
-        // Context guidance (the default), clean known latents, and Algorithm 1's re-noised ones
-        // (with reconstruction guidance).
-        let options = match seed % 3 {
-            0 => options(seed),
-            1 => InfillOptions { known: KnownLatents::Clean, context_guidance: 0.0, ..options(seed) },
-            _ => InfillOptions { known: KnownLatents::Renoised, guidance: 1.0, context_guidance: 0.0, ..options(seed) },
-        };
-        for result in infill(&engine, &clip, &selection, &options) {
+        for result in infill(&engine, &clip, &request(&selection, seed)) {
             prop_assert_eq!(result.bars, clip.bars);
             for bar in (0..clip.bars).filter(|&b| !selection.is_selected(b)) {
                 // Same onsets and pitches; lengths are the input's, cut only where a selected bar begins.
@@ -135,15 +138,15 @@ fn the_same_seed_gives_the_same_clips_and_another_seed_does_not() {
     let engine = engine();
     let clip = clip();
     let selection = BarSelection::range(4, 11, clip.bars);
-    let a = infill(&engine, &clip, &selection, &options(7));
-    assert_eq!(a, infill(&engine, &clip, &selection, &options(7)));
-    assert_ne!(a, infill(&engine, &clip, &selection, &options(8)));
+    let a = infill(&engine, &clip, &request(&selection, 7));
+    assert_eq!(a, infill(&engine, &clip, &request(&selection, 7)));
+    assert_ne!(a, infill(&engine, &clip, &request(&selection, 8)));
     assert_eq!(a.len(), 2);
     // The shipped sampler draws fresh noise at every step (η = 1); the seed fixes that too.
-    let shipped = |seed| InfillOptions { variations: 2, seed, ..InfillOptions::default() };
-    let b = infill(&engine, &clip, &selection, &shipped(7));
-    assert_eq!(b, infill(&engine, &clip, &selection, &shipped(7)));
-    assert_ne!(b, infill(&engine, &clip, &selection, &shipped(8)));
+    let shipped = tuned(Tuning::default());
+    let b = infill(&shipped, &clip, &request(&selection, 7));
+    assert_eq!(b, infill(&shipped, &clip, &request(&selection, 7)));
+    assert_ne!(b, infill(&shipped, &clip, &request(&selection, 8)));
 }
 
 #[test]
@@ -154,8 +157,9 @@ fn the_key_constraint_is_never_violated_in_generated_bars() {
     // Some bars, and every bar (a draft and its revision).
     for selection in [BarSelection::range(2, 9, clip.bars), BarSelection::all(clip.bars)] {
         for seed in 0..4 {
-            let constrained = InfillOptions { key: Some(scale.clone()), pitch_range: Some((55, 80)), ..options(seed) };
-            for result in infill(&engine, &clip, &selection, &constrained) {
+            let constrained =
+                Request { key: Some(scale.clone()), pitch_range: Some((55, 80)), ..request(&selection, seed) };
+            for result in infill(&engine, &clip, &constrained) {
                 for note in result.notes.iter().filter(|n| selection.is_selected(n.start.0 / 16)) {
                     assert!(scale.contains(note.pitch) && (55..=80).contains(&note.pitch), "{note:?}");
                 }
@@ -174,15 +178,12 @@ fn wide_leaps_in_selection(melody: &Melody, selection: &BarSelection) -> usize {
 fn the_interval_prior_keeps_generated_bars_within_octave_leaps() {
     // The small prior here decodes to wild melodies, so per-step argmax leaps beyond an octave;
     // a weight far above any log-probability gap leaves no such leap in generated bars.
-    let engine = engine();
     let clip = clip();
     let selection = BarSelection::range(4, 11, clip.bars);
     let run = |interval_weight| {
-        let options = InfillOptions { interval_weight, repeats: Repeats::Off, variations: 4, ..options(5) };
-        infill(&engine, &clip, &selection, &options)
-            .iter()
-            .map(|m| wide_leaps_in_selection(m, &selection))
-            .sum::<usize>()
+        let engine = tuned(Tuning { interval_weight, ..test_tuning() });
+        let request = Request { repeats: Repeats::Off, variations: 4, ..request(&selection, 5) };
+        infill(&engine, &clip, &request).iter().map(|m| wide_leaps_in_selection(m, &selection)).sum::<usize>()
     };
     assert!(run(0.0) > 0, "no wide leap to remove: the check below would prove nothing");
     assert_eq!(run(1000.0), 0);
@@ -190,12 +191,11 @@ fn the_interval_prior_keeps_generated_bars_within_octave_leaps() {
 
 #[test]
 fn a_cancelled_request_stops_with_a_cancelled_error() {
-    let engine = engine();
+    let engine = tuned(Tuning { sampler: Sampler::Ancestral, ..test_tuning() });
     let clip = clip();
     let cancel = AtomicBool::new(false);
-    let slow = InfillOptions { sampler: Sampler::Ancestral, ..options(1) };
     let mut steps_seen = 0;
-    let result = engine.infill(&clip, &BarSelection::all(clip.bars), &slow, &cancel, &mut |_| {
+    let result = engine.infill(&clip, &request(&BarSelection::all(clip.bars), 1), &cancel, &mut |_| {
         steps_seen += 1;
         cancel.store(true, Ordering::Relaxed);
     });
@@ -209,137 +209,116 @@ fn bad_requests_get_clear_errors() {
     let clip = clip();
     let none = BarSelection { bars: vec![false; clip.bars as usize] };
     assert!(matches!(
-        engine.infill(&clip, &none, &options(0), &AtomicBool::new(false), &mut |_| {}),
+        engine.infill(&clip, &request(&none, 0), &AtomicBool::new(false), &mut |_| {}),
         Err(EngineError::EmptySelection)
     ));
     let huge = Melody { bars: 200, ..clip.clone() };
-    let err =
-        engine.infill(&huge, &BarSelection::all(200), &options(0), &AtomicBool::new(false), &mut |_| {}).unwrap_err();
+    let err = engine.infill(&huge, &request(&BarSelection::all(200), 0), &AtomicBool::new(false), &mut |_| {});
+    let err = err.unwrap_err();
     assert!(err.to_string().contains("200 bars"), "{err}");
 }
 
 #[test]
-fn clean_context_is_refused_for_a_prior_not_trained_for_it() {
-    let vae = MelodyVae::embedded(&Device::Cpu).unwrap();
-    let mut prior = TrainedPrior::load(prior_path(), &Device::Cpu).unwrap();
-    prior.model.config.clean_context = false;
-    let engine = Engine::new(vae, prior).unwrap();
+fn a_prior_without_clean_context_infills_by_algorithm_1() {
+    let without_clean_context = |tuning: Tuning| {
+        let vae = MelodyVae::embedded(&Device::Cpu).unwrap();
+        let mut prior = TrainedPrior::load(prior_path(), &Device::Cpu).unwrap();
+        prior.model.config.clean_context = false;
+        Engine::new(vae, prior).unwrap().with_tuning(tuning).unwrap()
+    };
     let clip = clip();
-    let selection = BarSelection::range(2, 5, clip.bars);
-    let clean = InfillOptions { known: KnownLatents::Clean, context_guidance: 0.0, ..options(0) };
-    let result = engine.infill(&clip, &selection, &clean, &AtomicBool::new(false), &mut |_| {});
-    assert!(matches!(result, Err(EngineError::NoCleanContext)), "{:?}", result.map(|r| r.len()));
+    let asked = request(&BarSelection::range(2, 5, clip.bars), 0);
     // The default works with any prior: without clean context it is Algorithm 1 at every step
     // (the repeat plan then sees re-noised known latents too), the same as without guidance.
-    let default = infill(&engine, &clip, &selection, &options(0));
-    let unguided = infill(&engine, &clip, &selection, &InfillOptions { context_guidance: 0.0, ..options(0) });
+    let default = infill(&without_clean_context(test_tuning()), &clip, &asked);
+    let unguided = infill(&without_clean_context(Tuning { context_guidance: 0.0, ..test_tuning() }), &clip, &asked);
     assert_eq!(default.len(), 2);
     assert_eq!(default, unguided);
 }
 
 #[test]
-fn conflicting_or_meaningless_guidance_is_refused_with_a_clear_error() {
-    let engine = engine();
-    let clip = clip();
-    let selection = BarSelection::range(2, 5, clip.bars);
-    let run = |options: InfillOptions| engine.infill(&clip, &selection, &options, &AtomicBool::new(false), &mut |_| {});
-    let both = run(InfillOptions { guidance: 1.0, ..options(0) });
-    assert!(matches!(both, Err(EngineError::TwoGuidances)), "{:?}", both.map(|r| r.len()));
+fn a_tuning_that_makes_no_sense_is_refused_with_a_clear_error() {
     for weight in [-1.0, f64::NAN, f64::INFINITY] {
-        let result = run(InfillOptions { context_guidance: weight, ..options(0) });
-        assert!(matches!(result, Err(EngineError::BadContextGuidance(_))), "{weight}: {:?}", result.map(|r| r.len()));
+        let result = Engine::embedded().unwrap().with_tuning(Tuning { context_guidance: weight, ..test_tuning() });
+        assert!(matches!(result, Err(EngineError::BadContextGuidance(_))), "{weight}");
+        let result = Engine::embedded().unwrap().with_tuning(Tuning { interval_weight: weight, ..test_tuning() });
+        assert!(matches!(result, Err(EngineError::BadIntervalWeight(_))), "{weight}");
     }
-    assert_eq!(run(InfillOptions { guidance: 1.0, context_guidance: 0.0, ..options(0) }).unwrap().len(), 2);
-    for weight in [-1.0, f64::NAN, f64::INFINITY] {
-        let result = run(InfillOptions { interval_weight: weight, ..options(0) });
-        assert!(matches!(result, Err(EngineError::BadIntervalWeight(_))), "{weight}: {:?}", result.map(|r| r.len()));
-    }
-}
-
-#[test]
-fn clean_known_latents_turn_context_guidance_off() {
-    let engine = engine();
-    let clip = clip();
-    let selection = BarSelection::range(4, 11, clip.bars);
-    let clean = |context_guidance| InfillOptions { known: KnownLatents::Clean, context_guidance, ..options(3) };
-    let guided = infill(&engine, &clip, &selection, &options(3));
-    let clean_default = infill(&engine, &clip, &selection, &clean(InfillOptions::DEFAULT_CONTEXT_GUIDANCE));
-    assert_eq!(clean_default, infill(&engine, &clip, &selection, &clean(0.0)));
-    assert_ne!(clean_default, guided);
 }
 
 #[test]
 fn context_guidance_applies_only_next_to_kept_bars() {
     let engine = engine();
     let clip = clip();
-    let guided = options(5);
-    let weight = InfillOptions::DEFAULT_CONTEXT_GUIDANCE;
-    assert_eq!(engine.applied(&guided, &[false, true, true, false]).context_guidance, weight);
-    assert_eq!(engine.applied(&guided, &[true; 4]).context_guidance, 0.0);
-    let clean = InfillOptions { known: KnownLatents::Clean, ..options(5) };
-    assert_eq!(engine.applied(&clean, &[false, true]).context_guidance, 0.0);
-    // From scratch nothing is kept to guide by: in one pass any weight gives the same clips.
-    let everything = BarSelection::all(clip.bars);
-    let unguided = InfillOptions { context_guidance: 0.0, ..options(5) };
-    let one_pass = |options: &InfillOptions| InfillOptions { revise: false, ..options.clone() };
-    assert_eq!(
-        infill(&engine, &clip, &everything, &one_pass(&guided)),
-        infill(&engine, &clip, &everything, &one_pass(&unguided))
-    );
-    // Next to kept bars it acts.
     let middle = BarSelection::range(4, 11, clip.bars);
-    assert_ne!(infill(&engine, &clip, &middle, &guided), infill(&engine, &clip, &middle, &unguided));
+    let weight = test_tuning().context_guidance;
+    assert_eq!(engine.applied(&request(&middle, 5), &[false, true, true, false]).context_guidance, weight);
+    assert_eq!(engine.applied(&request(&middle, 5), &[true; 4]).context_guidance, 0.0);
+    // From scratch nothing is kept to guide by: in one pass any weight gives the same clips.
+    let everything = request(&BarSelection::all(clip.bars), 5);
+    let one_pass = |context_guidance| tuned(Tuning { revise: false, context_guidance, ..test_tuning() });
+    assert_eq!(infill(&one_pass(weight), &clip, &everything), infill(&one_pass(0.0), &clip, &everything));
+    // Next to kept bars it acts.
+    let unguided = tuned(Tuning { context_guidance: 0.0, ..test_tuning() });
+    assert_ne!(infill(&engine, &clip, &request(&middle, 5)), infill(&unguided, &clip, &request(&middle, 5)));
 }
 
 #[test]
 fn what_is_calibrated_next_to_kept_bars_acts_only_there() {
     let engine = engine();
-    let defaults = options(5);
-    let next_to_kept = engine.applied(&defaults, &[false, true, true, false]);
-    assert_eq!(next_to_kept.noise_scale, InfillOptions::CALIBRATED_GUIDED_NOISE_SCALE);
-    // One scale throughout unless a request asks for a calmer opening.
-    assert_eq!(next_to_kept.opening_noise_scale, InfillOptions::CALIBRATED_GUIDED_NOISE_SCALE);
-    assert_eq!(next_to_kept.repeat_offset, InfillOptions::CALIBRATED_GUIDED_REPEAT_OFFSET);
-    assert_eq!(next_to_kept.repeat_distance_offsets, InfillOptions::CALIBRATED_REPEAT_DISTANCE_OFFSETS);
-    assert_eq!(next_to_kept.redraw_copies, InfillOptions::DEFAULT_REDRAW_COPIES);
+    let shipped = Tuning::default();
+    let clip = clip();
+    let middle = BarSelection::range(4, 11, clip.bars);
+    let asked = request(&middle, 5);
+    let next_to_kept = engine.applied(&asked, &[false, true, true, false]);
+    assert_eq!(next_to_kept.noise_scale, shipped.noise_scale.guided);
+    // One scale throughout unless the tuning asks for a calmer opening.
+    assert_eq!(next_to_kept.opening_noise_scale, shipped.noise_scale.guided);
+    assert_eq!(next_to_kept.repeat_offset, shipped.repeat_offset.guided);
+    assert_eq!(next_to_kept.repeat_distance_offsets, shipped.repeat_distance_offsets);
+    assert_eq!(next_to_kept.redraw_copies, shipped.redraw_copies);
     // From scratch: the draft's pass...
-    let from_scratch = engine.applied(&defaults, &[true; 4]);
-    assert_eq!((from_scratch.noise_scale, from_scratch.repeat_offset), (1.0, InfillOptions::CALIBRATED_REPEAT_OFFSET));
+    let from_scratch = engine.applied(&asked, &[true; 4]);
+    assert_eq!((from_scratch.noise_scale, from_scratch.repeat_offset), (1.0, shipped.repeat_offset.unguided));
     assert_eq!(from_scratch.opening_noise_scale, 1.0);
     assert!(from_scratch.repeat_distance_offsets.is_empty());
     assert_eq!(from_scratch.redraw_copies, 0);
     // ...and the revision's, which is guided by the draft's own ends but keeps scale 1.
-    let revision = engine.applied(&revision_options(&defaults), &[false, true, true, false]);
-    assert_eq!(revision.context_guidance, InfillOptions::DEFAULT_CONTEXT_GUIDANCE);
-    assert_eq!((revision.noise_scale, revision.repeat_offset), (1.0, InfillOptions::CALIBRATED_REVISION_REPEAT_OFFSET));
+    let whole = request(&BarSelection::all(16), 5);
+    let (_, revision) = engine.revision_applied(&whole, 16).unwrap();
+    assert_eq!(revision.context_guidance, shipped.context_guidance);
+    assert_eq!((revision.noise_scale, revision.repeat_offset), (1.0, shipped.repeat_offset.revision));
     assert_eq!(revision.opening_noise_scale, 1.0);
     assert!(revision.repeat_distance_offsets.is_empty());
     assert_eq!(revision.redraw_copies, 0);
-    // Without context guidance the scale is 1 next to kept bars too; a request's own scale
-    // wins everywhere.
-    let unguided = InfillOptions { context_guidance: 0.0, ..options(5) };
-    assert_eq!(engine.applied(&unguided, &[false, true]).noise_scale, 1.0);
-    assert_eq!(engine.applied(&unguided, &[false, true]).opening_noise_scale, 1.0);
-    let own = InfillOptions { noise_scale: Some(0.8), ..options(5) };
-    assert_eq!(engine.applied(&own, &[false, true]).noise_scale, 0.8);
-    assert_eq!(engine.applied(&revision_options(&own), &[false, true]).noise_scale, 0.8);
-    assert_eq!(engine.applied(&own, &[false, true]).opening_noise_scale, 0.8);
-    assert_eq!(engine.applied(&own, &[true, true]).opening_noise_scale, 0.8);
-    assert_eq!(engine.applied(&revision_options(&own), &[false, true]).opening_noise_scale, 0.8);
-    let own_opening = InfillOptions { opening_noise_scale: Some(0.6), ..own.clone() };
-    assert_eq!(engine.applied(&own_opening, &[false, true]).opening_noise_scale, 0.6);
-    assert_eq!(engine.applied(&own_opening, &[true, true]).opening_noise_scale, 0.6);
+    // Without context guidance the scale is 1 next to kept bars too; a tuning's own scale wins
+    // everywhere.
+    let unguided = tuned(Tuning { context_guidance: 0.0, ..test_tuning() });
+    assert_eq!(unguided.applied(&asked, &[false, true]).noise_scale, 1.0);
+    assert_eq!(unguided.applied(&asked, &[false, true]).opening_noise_scale, 1.0);
+    let own = tuned(Tuning { noise_scale: NoiseScales::all(0.8), ..test_tuning() });
+    assert_eq!(own.applied(&asked, &[false, true]).noise_scale, 0.8);
+    assert_eq!(own.revision_applied(&whole, 16).unwrap().1.noise_scale, 0.8);
+    assert_eq!(own.applied(&asked, &[false, true]).opening_noise_scale, 0.8);
+    assert_eq!(own.applied(&asked, &[true, true]).opening_noise_scale, 0.8);
+    assert_eq!(own.revision_applied(&whole, 16).unwrap().1.opening_noise_scale, 0.8);
+    let own_opening =
+        tuned(Tuning { noise_scale: NoiseScales::all(0.8), opening_noise_scale: Some(0.6), ..test_tuning() });
+    assert_eq!(own_opening.applied(&asked, &[false, true]).opening_noise_scale, 0.6);
+    assert_eq!(own_opening.applied(&asked, &[true, true]).opening_noise_scale, 0.6);
     // And it changes the result next to kept bars.
-    let clip = clip();
-    let middle = BarSelection::range(4, 11, clip.bars);
-    let at_one = InfillOptions { noise_scale: Some(1.0), ..options(5) };
-    assert_ne!(infill(&engine, &clip, &middle, &defaults), infill(&engine, &clip, &middle, &at_one));
+    let at_one = tuned(Tuning { noise_scale: NoiseScales::all(1.0), ..test_tuning() });
+    assert_ne!(infill(&engine, &clip, &asked), infill(&at_one, &clip, &asked));
+    // So does Stick to kept, which keeps the prior's own scale and guidance's copies.
+    let sticky = Request { stick_to_kept: true, ..asked.clone() };
+    assert_eq!(engine.applied(&sticky, &[false, true]).noise_scale, Tuning::STICK_TO_KEPT_NOISE_SCALE);
+    assert_ne!(infill(&engine, &clip, &asked), infill(&engine, &clip, &sticky));
     // The opening scales fresh noise, which only a stochastic sampler draws (η > 0).
-    let stochastic = InfillOptions { sampler: Sampler::DEFAULT, ..options(5) };
-    let calm_opening = InfillOptions { opening_noise_scale: Some(0.3), ..stochastic.clone() };
-    assert_ne!(infill(&engine, &clip, &middle, &stochastic), infill(&engine, &clip, &middle, &calm_opening));
-    let deterministic = InfillOptions { opening_noise_scale: Some(0.3), ..options(5) };
-    assert_eq!(infill(&engine, &clip, &middle, &defaults), infill(&engine, &clip, &middle, &deterministic));
+    let stochastic = tuned(Tuning::default());
+    let calm_opening = tuned(Tuning { opening_noise_scale: Some(0.3), ..Tuning::default() });
+    assert_ne!(infill(&stochastic, &clip, &asked), infill(&calm_opening, &clip, &asked));
+    let deterministic = tuned(Tuning { opening_noise_scale: Some(0.3), ..test_tuning() });
+    assert_eq!(infill(&engine, &clip, &asked), infill(&deterministic, &clip, &asked));
 }
 
 #[test]
@@ -353,27 +332,28 @@ fn generation_from_scratch_revises_the_middle_of_each_draft_from_its_own_ends() 
     let everything = BarSelection::all(16);
     // 8 segments: the first and last 2 are kept, bars 5-12 are regenerated, as in the infilling
     // evaluation; only the selected bars among them.
-    let revision = |selection: &BarSelection, options: &InfillOptions| engine.revision_of(options, selection, 16);
-    assert_eq!(revision(&everything, &options(1)).map(|m| m.selected()), Some((4..12).collect()));
+    let revision = |engine: &Engine, selection: &BarSelection| engine.revision_of(&request(selection, 1), 16);
+    assert_eq!(revision(&engine, &everything).map(|m| m.selected()), Some((4..12).collect()));
     let all_but_bar_6 = BarSelection { bars: (0..16).map(|b| b != 5).collect() };
-    let middle = revision(&all_but_bar_6, &options(1)).unwrap();
+    let middle = revision(&engine, &all_but_bar_6).unwrap();
     assert_eq!(middle.selected(), [4, 6, 7, 8, 9, 10, 11]);
     // 32 bars: 16 segments, 4 kept at each end.
-    let long = engine.revision_of(&options(1), &BarSelection::all(32), 32).unwrap();
+    let long = engine.revision_of(&request(&BarSelection::all(32), 1), 32).unwrap();
     assert_eq!(long.selected(), (8..24).collect::<Vec<u32>>());
     // Not where bars are kept, where it is off, without guidance, or with no middle to revise.
-    assert!(revision(&BarSelection::range(0, 11, 16), &options(1)).is_none());
-    assert!(revision(&everything, &InfillOptions { revise: false, ..options(1) }).is_none());
-    assert!(revision(&everything, &InfillOptions { context_guidance: 0.0, ..options(1) }).is_none());
-    assert!(engine.revision_of(&options(1), &BarSelection::all(4), 4).is_none());
-    assert!(engine.revision_of(&options(1), &BarSelection::all(6), 6).is_some());
+    let one_pass = tuned(Tuning { revise: false, ..test_tuning() });
+    assert!(revision(&engine, &BarSelection::range(0, 11, 16)).is_none());
+    assert!(revision(&one_pass, &everything).is_none());
+    assert!(revision(&tuned(Tuning { context_guidance: 0.0, ..test_tuning() }), &everything).is_none());
+    assert!(engine.revision_of(&request(&BarSelection::all(4), 1), 4).is_none());
+    assert!(engine.revision_of(&request(&BarSelection::all(6), 1), 6).is_some());
 
     // Each result is its draft (the one-pass result of the same seed) with the middle
     // regenerated: the opening and close come back note for note, the middle changes, and the
     // revision is as deterministic as the draft.
-    let revised = infill(&engine, &clip, &all_but_bar_6, &options(3));
-    let drafts = infill(&engine, &clip, &all_but_bar_6, &InfillOptions { revise: false, ..options(3) });
-    assert_eq!(revised, infill(&engine, &clip, &all_but_bar_6, &options(3)));
+    let revised = infill(&engine, &clip, &request(&all_but_bar_6, 3));
+    let drafts = infill(&one_pass, &clip, &request(&all_but_bar_6, 3));
+    assert_eq!(revised, infill(&engine, &clip, &request(&all_but_bar_6, 3)));
     assert_eq!(revised.len(), drafts.len());
     for (result, draft) in revised.iter().zip(&drafts) {
         for bar in (0..4).chain(12..16) {
@@ -402,8 +382,8 @@ fn keeping_the_form_repeats_what_the_replaced_bars_repeated() {
     notes.extend(cut(&reel.notes, 6, reel.bars));
     let clip = Melody { notes, ..reel };
     let selection = BarSelection::range(4, 7, clip.bars);
-    let keep = InfillOptions { repeats: Repeats::KeepForm, ..options(5) };
-    for result in infill(&engine, &clip, &selection, &keep) {
+    let keep = Request { repeats: Repeats::KeepForm, ..request(&selection, 5) };
+    for result in infill(&engine, &clip, &keep) {
         for bar in 0..2 {
             let again: Vec<Note> = notes_in_bar(&result, bar + 4).into_iter().collect();
             let first: Vec<Note> = notes_in_bar(&clip, bar).into_iter().map(shifted).collect();
@@ -415,10 +395,10 @@ fn keeping_the_form_repeats_what_the_replaced_bars_repeated() {
     let mut prior = TrainedPrior::load(prior_path(), &Device::Cpu).unwrap();
     prior.model.config.repeat_head = false;
     let headless = Engine::new(vae, prior).unwrap();
-    let drawn = headless.infill(&clip, &selection, &options(0), &AtomicBool::new(false), &mut |_| {});
+    let drawn = headless.infill(&clip, &request(&selection, 0), &AtomicBool::new(false), &mut |_| {});
     assert!(matches!(drawn, Err(EngineError::NoRepeatHead)), "{:?}", drawn.map(|r| r.len()));
-    let off = InfillOptions { repeats: Repeats::Off, ..options(0) };
-    assert_eq!(infill(&headless, &clip, &selection, &off).len(), 2);
+    let off = Request { repeats: Repeats::Off, ..request(&selection, 0) };
+    assert_eq!(infill(&headless, &clip, &off).len(), 2);
 }
 
 #[test]
@@ -454,7 +434,6 @@ fn a_vae_file_with_a_broken_interval_prior_is_refused_by_name() {
 fn new_segments_that_come_back_as_copies_of_others_are_redrawn() {
     // The shipped weights: under context guidance they copy the reel's kept bars by themselves
     // (the test prior is too rough to).
-    let engine = Engine::embedded().unwrap();
     let clip = clip();
     let selection = BarSelection::range(4, 11, clip.bars);
     // A 2-bar segment's notes, as (onset within it, pitch, length).
@@ -465,10 +444,11 @@ fn new_segments_that_come_back_as_copies_of_others_are_redrawn() {
     let segments = clip.bars.div_ceil(2);
     // Without repeats drawn, every generated segment (2-5) is meant to be new material.
     let copies = |redraw_copies: usize| -> usize {
+        let engine = Engine::embedded().unwrap().with_tuning(Tuning { redraw_copies, ..test_tuning() }).unwrap();
         (0..6)
             .map(|seed| {
-                let options = InfillOptions { repeats: Repeats::Off, redraw_copies, ..options(seed) };
-                infill(&engine, &clip, &selection, &options)
+                let request = Request { repeats: Repeats::Off, ..request(&selection, seed) };
+                infill(&engine, &clip, &request)
                     .iter()
                     .map(|m| {
                         (2..6).filter(|&s| (0..segments).any(|o| o != s && segment(m, o) == segment(m, s))).count()
@@ -488,7 +468,7 @@ fn progress_rises_to_one_for_infilling_and_for_generation_from_scratch() {
     let clip = clip();
     for selection in [BarSelection::range(4, 11, clip.bars), BarSelection::all(clip.bars)] {
         let mut seen: Vec<f32> = Vec::new();
-        engine.infill(&clip, &selection, &options(2), &AtomicBool::new(false), &mut |f| seen.push(f)).unwrap();
+        engine.infill(&clip, &request(&selection, 2), &AtomicBool::new(false), &mut |f| seen.push(f)).unwrap();
         assert!(seen.len() > 2, "{seen:?}");
         assert!(seen.windows(2).all(|pair| pair[0] <= pair[1]), "{seen:?}");
         assert!(seen.iter().all(|f| (0.0..=1.0).contains(f)), "{seen:?}");
@@ -504,7 +484,8 @@ fn the_infilling_evaluation_draws_the_prior_row_as_often_as_the_diffusion_row() 
     let melodies = first_sixteen_bars(&data.tunes);
     assert!(!melodies.is_empty(), "the fixtures hold a tune of 16 bars");
     let pairs = |variations: usize| {
-        let report = evaluate_infill(&engine, &melodies, &InfillOptions { variations, ..options(5) }).unwrap();
+        let asked = Request { variations, ..request(&BarSelection::all(16), 5) };
+        let report = evaluate_infill(&engine, &melodies, &asked).unwrap();
         let scores = report.evaluation.score(&melodies, OaForm::Paper);
         let count = |row: &str| scores.oa_stats[row].pitch.count;
         (count("prior"), count("diffusion"), count("interpolation"))
@@ -525,7 +506,7 @@ fn the_quality_report_scores_against_the_real_tunes_evaluated_in_both_forms() {
     let engine = engine();
     let data = build_dataset(&fixtures_dir(), &BuildOptions::default()).unwrap();
     let melodies = first_sixteen_bars(&data.tunes);
-    let report = evaluate_infill(&engine, &melodies, &options(6)).unwrap();
+    let report = evaluate_infill(&engine, &melodies, &request(&BarSelection::all(16), 6)).unwrap();
     let quality = QualityReport::new(&report.evaluation, (&melodies, "test: the fixtures".into()), None);
     assert_eq!(quality.reference, "test: the fixtures");
     // The real tunes are the reference: their own row is perfect in either form.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 use parking_lot::RwLock;
-use rebar_engine::engine::InfillOptions;
+use rebar_engine::engine::Request;
 
 use crate::session::Session;
 
@@ -170,7 +170,7 @@ impl Default for RebarParams {
             variations: IntParam::new(
                 "Variations",
                 4,
-                IntRange::Linear { min: 1, max: InfillOptions::MAX_USER_VARIATIONS as i32 },
+                IntRange::Linear { min: 1, max: Request::MAX_USER_VARIATIONS as i32 },
             ),
             temperature: FloatParam::new("Temperature", 1.0, FloatRange::Linear { min: 0.5, max: 1.5 })
                 .with_step_size(0.01),

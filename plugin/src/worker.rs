@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
-use rebar_engine::engine::{BarSelection, Engine, InfillOptions, Repeats};
+use rebar_engine::engine::{self, BarSelection, Engine, Repeats};
 use rebar_engine::melody::scale::Scale;
 
 use crate::clip::{bar_is_selected, Clip, ClipNote, Region};
@@ -41,7 +41,7 @@ pub struct Request {
     pub seed: u64,
     pub key_root: KeyRoot,
     pub key_scale: ScaleKind,
-    /// Let more new phrases repeat kept ones note for note (see [`STICKY_REDRAW_COPIES`]).
+    /// Let more new phrases repeat kept ones note for note (see [`engine::Request::stick_to_kept`]).
     pub stick_to_kept: bool,
     pub repeats: RepeatMode,
 }
@@ -234,10 +234,9 @@ impl Job {
         let engine = self.engine.as_ref().expect("loaded above");
         let bars = clip.region.bars;
         let selection = BarSelection { bars: (0..bars).map(|b| bar_is_selected(request.selected_bars, b)).collect() };
-        let options = infill_options(request, seed)?;
-        let melodies = engine
-            .infill(&clip.to_melody(), &selection, &options, &self.cancel, &mut |_| {})
-            .map_err(|e| e.to_string())?;
+        let engine_request = engine_request(request, selection.clone(), seed)?;
+        let melodies =
+            engine.infill(&clip.to_melody(), &engine_request, &self.cancel, &mut |_| {}).map_err(|e| e.to_string())?;
         let (velocity, channel) = clip.voice();
         Ok(melodies
             .iter()
@@ -255,38 +254,26 @@ impl Job {
     }
 }
 
-/// "Stick to kept bars": new bars keep what context guidance copies from the kept ones by
-/// itself instead of redrawing it ([`InfillOptions::redraw_copies`]), on top of the repeats the
-/// repeat head draws, and without the extra noise that makes guided bars as varied as real
-/// ones ([`InfillOptions::CALIBRATED_GUIDED_NOISE_SCALE`]), so more new 2-bar phrases repeat
-/// kept ones note for note than real tunes repeat themselves, and the rest fit them more
-/// closely. Higher guidance weights vary less but fit no better.
-const STICKY_REDRAW_COPIES: usize = 0;
-const STICKY_NOISE_SCALE: f64 = 1.0;
-const _: () = assert!(STICKY_REDRAW_COPIES < InfillOptions::DEFAULT_REDRAW_COPIES);
-const _: () = assert!(STICKY_NOISE_SCALE < InfillOptions::CALIBRATED_GUIDED_NOISE_SCALE);
-
-/// The engine's options for a Regenerate press, its seed already offset.
-fn infill_options(request: &Request, seed: u64) -> Result<InfillOptions, String> {
+/// The engine's request for a Regenerate press of `selection`, its seed already offset.
+fn engine_request(request: &Request, selection: BarSelection, seed: u64) -> Result<engine::Request, String> {
     let key = match request.key_root.spelling() {
         Some(root) => {
             Some(format!("{root} {}", request.key_scale.spelling()).parse::<Scale>().map_err(|e| e.to_string())?)
         }
         None => None,
     };
-    Ok(InfillOptions {
+    Ok(engine::Request {
         variations: request.variations.max(1) as usize,
         temperature: f64::from(request.temperature),
         seed,
         key,
-        redraw_copies: if request.stick_to_kept { STICKY_REDRAW_COPIES } else { InfillOptions::DEFAULT_REDRAW_COPIES },
-        noise_scale: request.stick_to_kept.then_some(STICKY_NOISE_SCALE),
+        stick_to_kept: request.stick_to_kept,
         repeats: match request.repeats {
             RepeatMode::Drawn => Repeats::Drawn,
             RepeatMode::KeepForm => Repeats::KeepForm,
             RepeatMode::AllNew => Repeats::Off,
         },
-        ..InfillOptions::default()
+        ..engine::Request::new(selection)
     })
 }
 
@@ -306,19 +293,21 @@ mod tests {
             stick_to_kept: false,
             repeats: RepeatMode::Drawn,
         };
-        let options = infill_options(&request, 9).unwrap();
-        assert_eq!((options.variations, options.seed), (3, 9));
-        assert_eq!(options.context_guidance, InfillOptions::DEFAULT_CONTEXT_GUIDANCE);
-        assert_eq!((options.repeat_offset, options.redraw_copies), (None, InfillOptions::DEFAULT_REDRAW_COPIES));
-        assert_eq!(options.repeats, Repeats::Drawn);
-        assert!((options.temperature - 1.2).abs() < 1e-6);
-        assert_eq!(options.key, Some("D dorian".parse::<Scale>().unwrap()));
-        let sticking = infill_options(&Request { stick_to_kept: true, key_root: KeyRoot::Any, ..request }, 9).unwrap();
-        assert_eq!((sticking.redraw_copies, sticking.repeat_offset, sticking.key), (STICKY_REDRAW_COPIES, None, None));
-        assert_eq!((options.noise_scale, sticking.noise_scale), (None, Some(STICKY_NOISE_SCALE)));
+        let selection = BarSelection::range(2, 3, 4);
+        let asked = engine_request(&request, selection.clone(), 9).unwrap();
+        assert_eq!((asked.variations, asked.seed, &asked.selection), (3, 9, &selection));
+        assert_eq!((asked.repeats, asked.stick_to_kept, asked.pitch_range), (Repeats::Drawn, false, None));
+        assert!((asked.temperature - 1.2).abs() < 1e-6);
+        assert_eq!(asked.key, Some("D dorian".parse::<Scale>().unwrap()));
+        let sticking = Request { stick_to_kept: true, key_root: KeyRoot::Any, ..request };
+        let sticking = engine_request(&sticking, selection.clone(), 9).unwrap();
+        assert_eq!((sticking.stick_to_kept, sticking.key), (true, None));
         let forms = [(RepeatMode::KeepForm, Repeats::KeepForm), (RepeatMode::AllNew, Repeats::Off)];
         for (mode, repeats) in forms {
-            assert_eq!(infill_options(&Request { repeats: mode, ..request }, 9).unwrap().repeats, repeats);
+            assert_eq!(
+                engine_request(&Request { repeats: mode, ..request }, selection.clone(), 9).unwrap().repeats,
+                repeats
+            );
         }
     }
 }

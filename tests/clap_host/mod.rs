@@ -1,5 +1,9 @@
 //! A minimal, synchronous CLAP host for end-to-end tests of the built plugin.
 //!
+//! It is one file of more than 500 lines because it is one thing: the host side of one plugin
+//! API, whose pieces (loading, the host callbacks, buses, events, transport, state) only make
+//! sense together.
+//!
 //! The unit tests of the plugin crate exercise its Rust code directly; they cannot show that the
 //! *shipped binary* behaves when a DAW drives it through the CLAP ABI: that it exports a
 //! `clap_entry`, describes itself as a note effect, exposes its parameters, takes automation,

@@ -1,5 +1,9 @@
 //! A minimal, synchronous VST3 host for end-to-end tests of the built plugin.
 //!
+//! It is one file of more than 500 lines because it is one thing: the host side of one plugin
+//! API, whose pieces (loading, the host callbacks, buses, events, transport, state) only make
+//! sense together.
+//!
 //! It loads the plugin binary the way a DAW loads a `.vst3` bundle's module: `ModuleEntry`, the
 //! plugin factory and its class info, one component queried for its audio processor and edit
 //! controller, the event buses, `setupProcessing`, `setActive`, and `process` with parameter

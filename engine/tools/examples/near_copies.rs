@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use candle_core::Device;
-use rebar_engine::engine::{Engine, InfillOptions};
+use rebar_engine::engine::{Engine, Request};
 use rebar_engine::prior::TrainedPrior;
 use rebar_engine::vae::segments::to_segments;
 use rebar_engine::vae::MelodyVae;
@@ -43,8 +43,8 @@ fn main() -> anyhow::Result<()> {
         for window in &segments[2..6] {
             real[bin(window, &segments)] += 1;
         }
-        let options = InfillOptions { seed: i as u64, ..InfillOptions::default() };
-        for result in engine.infill(tune, &selection, &options, &AtomicBool::new(false), &mut |_| {})? {
+        let request = Request { seed: i as u64, ..Request::new(selection.clone()) };
+        for result in engine.infill(tune, &request, &AtomicBool::new(false), &mut |_| {})? {
             for window in &to_segments(&result)[2..6] {
                 generated[bin(window, &segments)] += 1;
             }

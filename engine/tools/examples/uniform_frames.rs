@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use candle_core::Device;
-use rebar_engine::engine::{Engine, InfillOptions, Repeats};
+use rebar_engine::engine::{Engine, Repeats, Request, Tuning};
 use rebar_engine::prior::TrainedPrior;
 use rebar_engine::vae::MelodyVae;
 use rebar_tools::data::{build_dataset, BuildOptions};
@@ -46,16 +46,17 @@ impl Tally {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = args.first().context("usage: uniform_frames MIDI_DIR [WEIGHT] [off]")?;
-    let mut base = InfillOptions { variations: 4, ..InfillOptions::default() };
+    let mut tuning = Tuning::default();
     if let Some(weight) = args.get(1) {
-        base.context_guidance = weight.parse().context("WEIGHT is a number")?;
+        tuning.context_guidance = weight.parse().context("WEIGHT is a number")?;
     }
+    let mut base = Request { variations: 4, ..Request::new(infill_selection()) };
     if args.get(2).is_some_and(|a| a == "off") {
         base.repeats = Repeats::Off;
     }
     let data = build_dataset(std::path::Path::new(&dir), &BuildOptions::default())?;
-    let engine = Engine::new(MelodyVae::embedded(&Device::Cpu)?, TrainedPrior::embedded(&Device::Cpu)?)?;
-    let selection = infill_selection();
+    let engine =
+        Engine::new(MelodyVae::embedded(&Device::Cpu)?, TrainedPrior::embedded(&Device::Cpu)?)?.with_tuning(tuning)?;
     // [kept frames uniform: 0 none, 1 one, 2 both] × [real, generated]
     let mut tallies: [[Tally; 2]; 3] = Default::default();
     let mut tunes = [0usize; 3];
@@ -64,8 +65,8 @@ fn main() -> anyhow::Result<()> {
         let group = usize::from(real[0] == Some(true)) + usize::from(real[FRAMES - 1] == Some(true));
         tunes[group] += 1;
         tallies[group][0].add(&real);
-        let options = InfillOptions { seed: i as u64, ..base.clone() };
-        for result in engine.infill(tune, &selection, &options, &AtomicBool::new(false), &mut |_| {})? {
+        let request = Request { seed: i as u64, ..base.clone() };
+        for result in engine.infill(tune, &request, &AtomicBool::new(false), &mut |_| {})? {
             tallies[group][1].add(&frames_of_one_length(&result));
         }
     }

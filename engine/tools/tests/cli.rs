@@ -8,7 +8,7 @@ fn rebar(args: &[&str]) -> Output {
 }
 
 fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name);
     path.to_string_lossy().into_owned()
 }
 

@@ -225,7 +225,7 @@ fn a_fifo_as_input_is_refused_instead_of_hanging() {
 
 /// The shipped model file at `asset` with one config entry replaced, written to `dir`.
 fn model_with_config(asset: &str, key: &str, value: serde_json::Value, dir: &Path) -> PathBuf {
-    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets").join(asset)).unwrap();
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets").join(asset)).unwrap();
     let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
     let config = header["__metadata__"]["config"].as_str().unwrap();
@@ -247,7 +247,7 @@ fn model_with_config(asset: &str, key: &str, value: serde_json::Value, dir: &Pat
 #[test]
 fn model_files_whose_config_is_absurd_are_refused_before_anything_is_allocated() {
     let dir = scratch("models");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/ryans_jimmy_holmes_reel.mid");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/ryans_jimmy_holmes_reel.mid");
     let out = dir.join("out.mid");
     let cases = [
         ("prior.safetensors", "--prior", "layers", serde_json::json!(100_000), "100000 layers"),

@@ -14,7 +14,7 @@ use rebar_tools::train::run::{RunControl, Schedule};
 use rebar_tools::train::vae::{train_vae, VaeRun, VaeTrainOptions, TRAIN_FORMAT, TRAIN_VERSION};
 
 fn fixture_windows() -> Vec<Window> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
     build_dataset(&dir, &BuildOptions::default()).unwrap().windows
 }
 
@@ -124,8 +124,11 @@ fn a_damaged_weights_file_is_refused_naming_the_file_and_tensor() {
     // A dataset cache is a safetensors file too, but not a VAE.
     let cache = out.join("cache.safetensors");
     rebar_tools::data::save_dataset(
-        &build_dataset(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures"), &BuildOptions::default())
-            .unwrap(),
+        &build_dataset(
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures"),
+            &BuildOptions::default(),
+        )
+        .unwrap(),
         &cache,
     )
     .unwrap();

@@ -12,7 +12,7 @@ use nice_plug::context::gui::GuiContextInner;
 use nice_plug::prelude::*;
 use nice_plug_egui::{EguiWindow, EguiWindowSettings};
 use parking_lot::Mutex;
-use rebar_engine::engine::{BarSelection, Engine, InfillOptions};
+use rebar_engine::engine::{BarSelection, Engine, Request};
 use rebar_engine::midi::{read_file, MelodySelector};
 use rebar_plugin::clip::{Clip, Region};
 use rebar_plugin::editor::{theme, RebarEditor};
@@ -75,10 +75,9 @@ fn demo_session(path: &str) -> Result<(Session, Status), String> {
     let started = Instant::now();
     let engine = Engine::embedded().map_err(|e| e.to_string())?;
     let selection = BarSelection::range(4, 7, melody.bars);
-    let options = InfillOptions { variations: 4, seed: 1, ..InfillOptions::default() };
+    let request = Request { variations: 4, seed: 1, ..Request::new(selection.clone()) };
     let never = std::sync::atomic::AtomicBool::new(false);
-    let variations =
-        engine.infill(&clip.to_melody(), &selection, &options, &never, &mut |_| {}).map_err(|e| e.to_string())?;
+    let variations = engine.infill(&clip.to_melody(), &request, &never, &mut |_| {}).map_err(|e| e.to_string())?;
     let selected_bars = 0b1111_0000;
     let mut session = Session { clip: Some(clip.clone()), ..Session::default() };
     session.push_generations(variations.iter().enumerate().map(|(i, m)| Generation {

@@ -30,7 +30,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let engine = load_engine(args.vae.as_deref(), args.prior.as_deref())?;
     // A real clip: a fixture reel, repeated to 32 bars.
     let reel = read_melody(Path::new("tests/fixtures/ryans_jimmy_holmes_reel.mid"))?;
-    let report = bench_infill(&engine, &reel, args.runs, args.ancestral_runs)?;
+    let report = bench_infill(engine, &reel, args.runs, args.ancestral_runs)?;
     let text = serde_json::to_string_pretty(&report)?;
     rebar_engine::fsutil::write_atomically(&args.json, text.as_bytes())?;
     println!("{text}");

@@ -4,17 +4,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use rebar_engine::engine::{InfillOptions, Repeats};
-use rebar_engine::sample::{KnownLatents, Sampler, Spacing};
+use rebar_engine::engine::{BarSelection, Tuning};
+use rebar_engine::sample::{Sampler, Spacing};
 use rebar_tools::data::{build_dataset, BuildOptions};
 use rebar_tools::eval::latent_tools::measure_latent_tools;
-use rebar_tools::eval::quality::first_sixteen_bars;
+use rebar_tools::eval::quality::{first_sixteen_bars, EVAL_BARS};
 use rebar_tools::eval::recon::reconstruction_accuracy;
 use rebar_tools::eval::report::{quality_report, QualityTask, Reference};
 
 use super::models::{load_engine, load_vae};
-use super::parse::{name_of, one_of, parse_fraction, parse_noise_scale, parse_non_negative, parse_rounds};
-use super::sampling::{default_eta, default_spacing, default_steps, CalibrationArgs, KNOWN_LATENTS, REPEATS, SPACINGS};
+use super::parse::{name_of, one_of, parse_fraction};
+use super::sampling::{default_eta, default_spacing, default_steps, RequestArgs, TuningArgs, SPACINGS};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -49,45 +49,13 @@ pub struct EvalArgs {
     /// DDIM η: 0 is deterministic given the start noise, 1 is as random as the ancestral sampler.
     #[arg(long, default_value_t = default_eta(), value_parser = parse_fraction)]
     pub eta: f64,
-    /// Scale of the sampler's noise (0 to 100).
-    #[arg(long, default_value_t = 1.0, value_parser = parse_noise_scale)]
-    pub temperature: f64,
-    /// Takes of every reverse step (RePaint resampling); 1 is plain Algorithm 1.
-    #[arg(long, default_value_t = 1, value_parser = parse_rounds)]
-    pub resample: usize,
-    /// Weight of reconstruction guidance; 0 is plain Algorithm 1.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_non_negative)]
-    pub guidance: f64,
-    /// Known latents re-noised at every step (Algorithm 1) or kept clean (a prior trained with
-    /// clean context).
-    #[arg(long, value_parser = one_of(KNOWN_LATENTS), default_value = name_of(KNOWN_LATENTS, KnownLatents::default()))]
-    pub known: KnownLatents,
-    /// With --known renoised: the fraction of the steps, from the noisiest, that paste the known
-    /// latents clean first (0: Algorithm 1 throughout).
-    #[arg(long, default_value_t = InfillOptions::DEFAULT_CLEAN_STEPS, value_parser = parse_fraction)]
-    pub clean_steps: f64,
-    /// Context guidance weight (0: off; see `rebar infill --help`).
-    #[arg(long, default_value_t = InfillOptions::default().context_guidance, value_parser = parse_non_negative)]
-    pub context_guidance: f64,
-    /// Repeats drawn from the prior's repeat head, or none.
-    #[arg(long, value_parser = one_of(REPEATS), default_value = name_of(REPEATS, Repeats::default()))]
-    pub repeats: Repeats,
     #[command(flatten)]
-    pub calibration: CalibrationArgs,
-    /// Weight of the decoder's interval prior, for every row's latents (see `rebar infill --help`).
-    #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT, value_parser = parse_non_negative)]
-    pub interval_weight: f64,
-    /// Generation from scratch in two passes: a draft, then its middle regenerated under
-    /// context guidance from its own opening and close, so the tune keeps one character
-    /// (`--revise false`: one pass). Only where every bar is regenerated.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub revise: bool,
+    pub request: RequestArgs,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
     /// Where the DDIM steps fall.
     #[arg(long, value_parser = one_of(SPACINGS), default_value = name_of(SPACINGS, default_spacing()))]
     pub spacing: Spacing,
-    /// Seed of every random draw.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -116,7 +84,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             serde_json::to_value(measure_latent_tools(&model, &data.windows)?)?
         }
         EvalTask::Infill | EvalTask::Uncond => {
-            let engine = load_engine(args.vae.as_deref(), args.prior.as_deref())?;
+            let engine = load_engine(args.vae.as_deref(), args.prior.as_deref())?.with_tuning(args.tuning())?;
             let test = first_sixteen_bars(&data.tunes);
             anyhow::ensure!(!test.is_empty(), "no tune of {} has 16 bars", args.midi_dir.display());
             let test = Reference { words: sixteen_bars_of(test.len(), &args.midi_dir), melodies: &test };
@@ -137,7 +105,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 _ => QualityTask::Uncond { samples: args.samples },
             };
             let figure = args.json.with_extension("png");
-            let report = quality_report(&engine, task, &args.options(), &test, second.as_ref(), &figure)?;
+            // The task sets the selection; the variations are the infills per tune.
+            let request = args.request.request(BarSelection::all(EVAL_BARS), args.samples.max(1));
+            let report = quality_report(&engine, task, &request, &test, second.as_ref(), &figure)?;
             if task == QualityTask::Infill {
                 println!(
                     "figure: {} (columns: tunes; rows: original, diffusion, interpolation, prior)",
@@ -158,28 +128,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
 }
 
 impl EvalArgs {
-    /// The engine's options for the rows sampled by the prior.
-    fn options(&self) -> InfillOptions {
+    /// The engine's tuning: the shipped one with these arguments' sampler and values.
+    fn tuning(&self) -> Tuning {
         let sampler = if self.steps == 0 {
             Sampler::Ancestral
         } else {
             Sampler::Ddim { steps: self.steps, eta: self.eta, spacing: self.spacing }
         };
-        InfillOptions {
-            variations: self.samples.max(1),
-            seed: self.seed,
-            sampler,
-            temperature: self.temperature,
-            resample: self.resample,
-            guidance: self.guidance,
-            known: self.known,
-            clean_steps: self.clean_steps,
-            context_guidance: self.context_guidance,
-            repeats: self.repeats,
-            interval_weight: self.interval_weight,
-            revise: self.revise,
-            ..self.calibration.apply(InfillOptions::default())
-        }
+        self.tuning.tuning(sampler)
     }
 }
 

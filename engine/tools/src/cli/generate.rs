@@ -28,24 +28,18 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let bars = args.bars.clamp(2, engine.max_bars()).div_ceil(2) * 2;
     let silence =
         Melody { notes: Vec::new(), bars, bpm: args.bpm, meter: rebar_engine::midi::Meter::FOUR_FOUR, key: None };
-    let options = args.sampling.options();
+    let request = args.sampling.request(BarSelection::all(bars));
     let sampling = Instant::now();
-    let results = engine.infill(
-        &silence,
-        &BarSelection::all(bars),
-        &options,
-        &std::sync::atomic::AtomicBool::new(false),
-        &mut |_| {},
-    )?;
+    let results = engine.infill(&silence, &request, &std::sync::atomic::AtomicBool::new(false), &mut |_| {})?;
     let sampled = sampling.elapsed();
     let paths = args.sampling.write(&results)?;
     println!(
         "generated {} melodies of {bars} bars with {:?}, {}, {} (seed {}) in {:.0} ms ({:.0} ms in all)",
         results.len(),
-        options.sampler,
-        revision_note(&engine, &options, &BarSelection::all(bars), bars),
-        interval_prior_note(&engine, &options),
-        options.seed,
+        engine.tuning().sampler,
+        revision_note(&engine, &request, bars),
+        interval_prior_note(&engine),
+        request.seed,
         sampled.as_secs_f64() * 1e3,
         started.elapsed().as_secs_f64() * 1e3
     );

@@ -33,27 +33,25 @@ pub fn run(args: InfillArgs) -> Result<()> {
         "--bars {first}-{last} is outside the clip's bars 1-{}",
         clip.bars
     );
-    let selection = BarSelection::range(first - 1, last - 1, clip.bars);
-    let options = args.sampling.options();
+    let request = args.sampling.request(BarSelection::range(first - 1, last - 1, clip.bars));
     let sampling = Instant::now();
-    let results =
-        engine.infill(&clip, &selection, &options, &std::sync::atomic::AtomicBool::new(false), &mut |_| {})?;
+    let results = engine.infill(&clip, &request, &std::sync::atomic::AtomicBool::new(false), &mut |_| {})?;
     let sampled = sampling.elapsed();
     let paths = args.sampling.write(&results)?;
-    let applied = engine.applied(&options, &selection.segments_of_clip(clip.bars));
+    let applied = engine.applied(&request, &request.selection.segments_of_clip(clip.bars));
     println!(
         "rewrote bars {first}-{last} of {} ({} bars) in {} variations with {:?}, context guidance {}, noise scale {} ({} in the opening steps), {}, {}{} (seed {}): models loaded in {:.0} ms, sampled in {:.0} ms",
         args.input.display(),
         clip.bars,
         results.len(),
-        options.sampler,
+        engine.tuning().sampler,
         applied.context_guidance,
-        applied.noise_scale * options.temperature,
-        applied.opening_noise_scale * options.temperature,
-        revision_note(&engine, &options, &selection, clip.bars),
-        interval_prior_note(&engine, &options),
-        options.key.as_ref().map_or(String::new(), |k| format!(", key {k}")),
-        options.seed,
+        applied.noise_scale * request.temperature,
+        applied.opening_noise_scale * request.temperature,
+        revision_note(&engine, &request, clip.bars),
+        interval_prior_note(&engine),
+        request.key.as_ref().map_or(String::new(), |k| format!(", key {k}")),
+        request.seed,
         loaded.as_secs_f64() * 1e3,
         sampled.as_secs_f64() * 1e3
     );

@@ -2,7 +2,7 @@
 //! anything runs, and an engine enum is chosen by its name.
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use rebar_engine::engine::InfillOptions;
+use rebar_engine::engine::{Request, Tuning};
 
 /// The name of `value` in an engine enum's table (see [`one_of`]), for a default.
 pub fn name_of<T: PartialEq>(values: &'static [(&'static str, T, &'static str)], value: T) -> &'static str {
@@ -55,14 +55,14 @@ pub fn parse_fraction(text: &str) -> Result<f64, String> {
     parse_number(text, 0.0, 1.0, "it must be a fraction from 0 to 1")
 }
 
-/// A noise scale or temperature, 0 to [`InfillOptions::MAX_NOISE_SCALE`].
+/// A noise scale or temperature, 0 to [`Tuning::MAX_NOISE_SCALE`].
 pub fn parse_noise_scale(text: &str) -> Result<f64, String> {
-    parse_number(text, 0.0, InfillOptions::MAX_NOISE_SCALE, "it must be a finite number from 0 to 100")
+    parse_number(text, 0.0, Tuning::MAX_NOISE_SCALE, "it must be a finite number from 0 to 100")
 }
 
-/// An offset on a repeat head logit, within ±[`InfillOptions::MAX_REPEAT_OFFSET`].
+/// An offset on a repeat head logit, within ±[`Tuning::MAX_REPEAT_OFFSET`].
 pub fn parse_repeat_offset(text: &str) -> Result<f64, String> {
-    let max = InfillOptions::MAX_REPEAT_OFFSET;
+    let max = Tuning::MAX_REPEAT_OFFSET;
     parse_number(text, -max, max, "it must be a finite number from -100 to 100")
 }
 
@@ -76,18 +76,18 @@ pub fn parse_density(text: &str) -> Result<f32, String> {
     Ok(parse_number(text, -100.0, 100.0, "it must be a finite number from -100 to 100")? as f32)
 }
 
-/// A count of variations, 1 to [`InfillOptions::MAX_USER_VARIATIONS`] (the plugin's range).
+/// A count of variations, 1 to [`Request::MAX_USER_VARIATIONS`] (the plugin's range).
 pub fn parse_variations(text: &str) -> Result<usize, String> {
-    let max = InfillOptions::MAX_USER_VARIATIONS;
+    let max = Request::MAX_USER_VARIATIONS;
     match text.trim().parse::<usize>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(format!("{text:?}: Rebar makes 1 to {max} variations at a time (as the plugin does)")),
     }
 }
 
-/// Rounds of a sampling pass (redrawing copies, resampling), 0 to [`InfillOptions::MAX_ROUNDS`].
+/// Rounds of redrawing copies, 0 to [`Tuning::MAX_ROUNDS`].
 pub fn parse_rounds(text: &str) -> Result<usize, String> {
-    let max = InfillOptions::MAX_ROUNDS;
+    let max = Tuning::MAX_ROUNDS;
     match text.trim().parse::<usize>() {
         Ok(n) if n <= max => Ok(n),
         _ => Err(format!("{text:?} is not a count from 0 to {max}")),

@@ -1,14 +1,15 @@
-//! What `infill`, `generate` and `eval` share: the sampling controls, the sampler's calibrations,
+//! What `infill`, `generate` and `eval` share: the musician's controls (a [`Request`]), the
+//! engine's tuning for calibration and evaluation (a [`Tuning`], every default the shipped one),
 //! and the engine's enums by name.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use rebar_engine::engine::{BarSelection, Engine, InfillOptions, Repeats};
+use rebar_engine::engine::{BarSelection, Engine, NoiseScales, RepeatOffsets, Repeats, Request, Tuning};
 use rebar_engine::melody::scale::Scale;
 use rebar_engine::melody::Melody;
 use rebar_engine::midi::write_melody;
-use rebar_engine::sample::{KnownLatents, Sampler, Spacing};
+use rebar_engine::sample::{Sampler, Spacing};
 
 use super::models::load_engine;
 use super::parse::{
@@ -23,15 +24,105 @@ pub const REPEATS: &[(&str, Repeats, &str)] = &[
     ("off", Repeats::Off, "every new segment is new material"),
 ];
 
-/// `--known`: how the kept bars' latents enter the reverse process.
-pub const KNOWN_LATENTS: &[(&str, KnownLatents, &str)] = &[
-    ("renoised", KnownLatents::Renoised, "re-noised to every step's level and pasted (Algorithm 1)"),
-    ("clean", KnownLatents::Clean, "pasted clean (needs a prior trained with clean context)"),
-];
-
 /// `--spacing`: where a strided sampler's steps fall.
 pub const SPACINGS: &[(&str, Spacing, &str)] =
     &[("uniform", Spacing::Uniform, "evenly"), ("quadratic", Spacing::Quadratic, "denser where little noise is left")];
+
+/// The musician's controls, as the plugin offers them.
+#[derive(clap::Args)]
+pub struct RequestArgs {
+    /// Seed: the same seed and input give the same result.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Noise scale: below 1 is tamer, above 1 wilder (0 to 100).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_noise_scale)]
+    pub temperature: f64,
+    /// Whether generated 2-bar segments may repeat others note for note, as the prior's repeat
+    /// head draws it (as real tunes do), or are all new material.
+    #[arg(long, value_parser = one_of(REPEATS), default_value = name_of(REPEATS, Repeats::default()))]
+    pub repeats: Repeats,
+    /// Let more new phrases repeat the kept bars note for note (the plugin's Stick to kept): the
+    /// copies context guidance makes of them are kept, and the sampler's noise is not scaled up.
+    #[arg(long)]
+    pub stick_to_kept: bool,
+}
+
+impl RequestArgs {
+    /// The request for `variations` of `selection`, with every pitch allowed.
+    pub fn request(&self, selection: BarSelection, variations: usize) -> Request {
+        Request {
+            variations,
+            seed: self.seed,
+            temperature: self.temperature,
+            repeats: self.repeats,
+            stick_to_kept: self.stick_to_kept,
+            ..Request::new(selection)
+        }
+    }
+}
+
+/// The engine's calibrated values, for calibration and evaluation (every default is the
+/// shipped one; see `Tuning` in the engine).
+#[derive(clap::Args)]
+pub struct TuningArgs {
+    /// Context guidance weight: above 0, every step also looks at the kept bars exactly and
+    /// follows them this many times as closely (1: clean context; 2-3: closer still, twice the
+    /// compute). 0 is off: the paper's Algorithm 1.
+    #[arg(long, default_value_t = Tuning::default().context_guidance, value_parser = parse_non_negative)]
+    pub context_guidance: f64,
+    /// Weight of the interval prior when the new bars are decoded: their pitches are chosen
+    /// together, each interval scored by how common it is in the training tunes, so the decoder
+    /// does not jump octaves where it hesitates. 0 is off (each step's likeliest token).
+    #[arg(long, default_value_t = Tuning::default().interval_weight, value_parser = parse_non_negative)]
+    pub interval_weight: f64,
+    /// Generation from scratch in two passes: a draft, then its middle regenerated under
+    /// context guidance from its own opening and close, so the tune keeps one character
+    /// (`--revise false`: one pass). Only where every bar is regenerated.
+    #[arg(long, default_value_t = Tuning::default().revise, action = clap::ArgAction::Set)]
+    pub revise: bool,
+    /// Added to the repeat head's odds of drawing a repeat, everywhere. Default: calibrated so
+    /// that results repeat as often as real tunes (0.65 where context guidance acts on kept bars,
+    /// -1.5 in the revision of generation from scratch, else 0.5).
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_repeat_offset)]
+    pub repeat_offset: Option<f64>,
+    /// Added to the repeat head's odds of drawing a repeat from a segment 1, 2, 3, ... segments
+    /// away (comma-separated; further distances get 0). Default: calibrated so that repeats
+    /// fall as far apart as in real tunes.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = parse_repeat_offset)]
+    pub repeat_distance_offsets: Option<Vec<f64>>,
+    /// Rounds of redrawing a new 2-bar segment that comes back as an exact copy of another
+    /// (context guidance copies kept bars by itself); 0 keeps such copies.
+    #[arg(long, default_value_t = Tuning::default().redraw_copies, value_parser = parse_rounds)]
+    pub redraw_copies: usize,
+    /// The sampler's noise scale at --temperature 1 (the two multiply), everywhere. Default:
+    /// calibrated so that new bars next to kept ones are as varied in rhythm as real tunes (1.45
+    /// where context guidance acts on kept bars, else 1).
+    #[arg(long, value_parser = parse_noise_scale)]
+    pub noise_scale: Option<f64>,
+    /// The noise scale of the first 30% of the steps instead (default: --noise-scale throughout).
+    /// Next to kept bars, 0.8 keeps the new bars' register as steady as real tunes keep theirs
+    /// and their rhythm closer to the kept bars', at the cost of pitch OA variance.
+    #[arg(long, value_parser = parse_noise_scale)]
+    pub opening_noise_scale: Option<f64>,
+}
+
+impl TuningArgs {
+    /// The shipped tuning with these values and `sampler`.
+    pub fn tuning(&self, sampler: Sampler) -> Tuning {
+        let shipped = Tuning::default();
+        Tuning {
+            sampler,
+            context_guidance: self.context_guidance,
+            interval_weight: self.interval_weight,
+            revise: self.revise,
+            repeat_offset: self.repeat_offset.map_or(shipped.repeat_offset, RepeatOffsets::all),
+            repeat_distance_offsets: self.repeat_distance_offsets.clone().unwrap_or(shipped.repeat_distance_offsets),
+            redraw_copies: self.redraw_copies,
+            noise_scale: self.noise_scale.map_or(shipped.noise_scale, NoiseScales::all),
+            opening_noise_scale: self.opening_noise_scale,
+        }
+    }
+}
 
 /// Sampling controls shared by `infill` and `generate`.
 #[derive(clap::Args)]
@@ -40,50 +131,22 @@ pub struct SamplingArgs {
     /// OUT-1.mid, OUT-2.mid, …
     #[arg(long, default_value_t = 4, value_parser = parse_variations)]
     pub variations: usize,
-    /// Seed: the same seed and input give the same result.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// DDIM steps of the fast sampler; 1000 with --sampler ancestral is the paper's sampler.
-    #[arg(long, default_value_t = default_steps())]
-    pub steps: usize,
-    /// Reverse process: ddim (fast, default) or ancestral (all 1000 DDPM steps).
-    #[arg(long, value_enum, default_value_t = SamplerKind::Ddim)]
-    pub sampler: SamplerKind,
-    /// Noise scale: below 1 is tamer, above 1 wilder (0 to 100).
-    #[arg(long, default_value_t = 1.0, value_parser = parse_noise_scale)]
-    pub temperature: f64,
-    /// Known bars re-noised at every step (Algorithm 1, under context guidance by default) or
-    /// kept clean throughout (needs a prior trained with clean context, as the shipped one is;
-    /// it turns context guidance off).
-    #[arg(long, value_parser = one_of(KNOWN_LATENTS), default_value = name_of(KNOWN_LATENTS, KnownLatents::default()))]
-    pub known: KnownLatents,
-    /// Context guidance weight: above 0, every step also looks at the kept bars exactly and
-    /// follows them this many times as closely (1: as --known clean; 2-3: closer still, twice
-    /// the compute). 0 is off.
-    #[arg(long, default_value_t = InfillOptions::default().context_guidance, value_parser = parse_non_negative)]
-    pub context_guidance: f64,
     #[command(flatten)]
-    pub calibration: CalibrationArgs,
-    /// Weight of the interval prior when the new bars are decoded: their pitches are chosen
-    /// together, each interval scored by how common it is in the training tunes, so the decoder
-    /// does not jump octaves where it hesitates. 0 is off (each step's likeliest token).
-    #[arg(long, default_value_t = InfillOptions::DEFAULT_INTERVAL_WEIGHT, value_parser = parse_non_negative)]
-    pub interval_weight: f64,
-    /// Generation from scratch in two passes: a draft, then its middle regenerated under
-    /// context guidance from its own opening and close, so the tune keeps one character
-    /// (`--revise false`: one pass). Only where every bar is regenerated.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub revise: bool,
-    /// Whether generated 2-bar segments may repeat others note for note, as the prior's repeat
-    /// head draws it (as real tunes do), or are all new material.
-    #[arg(long, value_parser = one_of(REPEATS), default_value = name_of(REPEATS, Repeats::default()))]
-    pub repeats: Repeats,
+    pub request: RequestArgs,
     /// Only pitches of this key in generated bars, e.g. "D dorian", "Bb minor", "A pentatonic".
     #[arg(long)]
     pub key: Option<Scale>,
     /// Only pitches in this MIDI range in generated bars, e.g. 60-84.
     #[arg(long, value_parser = parse_range)]
     pub range: Option<(u32, u32)>,
+    /// DDIM steps of the fast sampler; 1000 with --sampler ancestral is the paper's sampler.
+    #[arg(long, default_value_t = default_steps())]
+    pub steps: usize,
+    /// Reverse process: ddim (fast, default) or ancestral (all 1000 DDPM steps).
+    #[arg(long, value_enum, default_value_t = SamplerKind::Ddim)]
+    pub sampler: SamplerKind,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
     /// Output MIDI file: a new file, or a regular file it replaces atomically. A symbolic link
     /// is followed and its target written; a device, FIFO or folder is refused.
     #[arg(short, long)]
@@ -102,96 +165,47 @@ pub enum SamplerKind {
     Ancestral,
 }
 
-/// The sampler's calibrations (see BENCHMARKS.md), for infill, generate and eval alike.
-#[derive(clap::Args)]
-pub struct CalibrationArgs {
-    /// Added to the repeat head's odds of drawing a repeat. Default: calibrated so that results
-    /// repeat as often as real tunes (0.65 where context guidance acts on kept bars, -1.5 in
-    /// the revision of generation from scratch, else 0.5).
-    #[arg(long, allow_negative_numbers = true, value_parser = parse_repeat_offset)]
-    pub repeat_offset: Option<f64>,
-    /// Added to the repeat head's odds of drawing a repeat from a segment 1, 2, 3, ... segments
-    /// away (comma-separated; further distances get 0). Default: calibrated so that repeats
-    /// fall as far apart as in real tunes (see BENCHMARKS.md).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = parse_repeat_offset)]
-    pub repeat_distance_offsets: Option<Vec<f64>>,
-    /// Rounds of redrawing a new 2-bar segment that comes back as an exact copy of another
-    /// (context guidance copies kept bars by itself); 0 keeps such copies (the plugin's Stick to
-    /// kept, with --noise-scale 1).
-    #[arg(long, default_value_t = InfillOptions::DEFAULT_REDRAW_COPIES, value_parser = parse_rounds)]
-    pub redraw_copies: usize,
-    /// The sampler's noise scale at --temperature 1 (the two multiply). Default: calibrated so
-    /// that new bars next to kept ones are as varied in rhythm as real tunes (1.45 where context
-    /// guidance acts on kept bars, else 1).
-    #[arg(long, value_parser = parse_noise_scale)]
-    pub noise_scale: Option<f64>,
-    /// The noise scale of the first 30% of the steps instead (default: --noise-scale throughout).
-    /// Next to kept bars, 0.8 keeps the new bars' register as steady as real tunes keep theirs
-    /// and their rhythm closer to the kept bars', at the cost of pitch OA variance.
-    #[arg(long, value_parser = parse_noise_scale)]
-    pub opening_noise_scale: Option<f64>,
-}
-
-impl CalibrationArgs {
-    /// `options` with these calibrations.
-    pub fn apply(&self, options: InfillOptions) -> InfillOptions {
-        InfillOptions {
-            repeat_offset: self.repeat_offset,
-            repeat_distance_offsets: self.repeat_distance_offsets.clone(),
-            redraw_copies: self.redraw_copies,
-            noise_scale: self.noise_scale,
-            opening_noise_scale: self.opening_noise_scale,
-            ..options
-        }
-    }
-}
-
-/// The default sampler's step spacing.
+/// The shipped sampler's step spacing.
 pub fn default_spacing() -> Spacing {
-    match Sampler::DEFAULT {
+    match Tuning::default().sampler {
         Sampler::Ddim { spacing, .. } => spacing,
         Sampler::Ancestral => Spacing::Uniform,
     }
 }
 
-/// The default sampler's step count.
+/// The shipped sampler's step count.
 pub fn default_steps() -> usize {
-    match Sampler::DEFAULT {
+    match Tuning::default().sampler {
         Sampler::Ddim { steps, .. } => steps,
         Sampler::Ancestral => 0,
     }
 }
 
-/// The default sampler's η.
+/// The shipped sampler's η.
 pub fn default_eta() -> f64 {
-    match Sampler::DEFAULT {
+    match Tuning::default().sampler {
         Sampler::Ddim { eta, .. } => eta,
         Sampler::Ancestral => 1.0,
     }
 }
 
 impl SamplingArgs {
-    /// The engine's options from these arguments.
-    pub fn options(&self) -> InfillOptions {
-        InfillOptions {
-            variations: self.variations,
-            temperature: self.temperature,
-            known: self.known,
-            context_guidance: self.context_guidance,
-            interval_weight: self.interval_weight,
-            revise: self.revise,
-            repeats: self.repeats,
-            seed: self.seed,
-            sampler: match self.sampler {
-                SamplerKind::Ddim => {
-                    Sampler::Ddim { steps: self.steps, eta: default_eta(), spacing: default_spacing() }
-                }
-                SamplerKind::Ancestral => Sampler::Ancestral,
-            },
+    /// The engine's request for `selection` from these arguments.
+    pub fn request(&self, selection: BarSelection) -> Request {
+        Request {
             key: self.key.clone(),
             pitch_range: self.range.map(|(low, high)| (low.min(127) as u8, high.min(127) as u8)),
-            ..self.calibration.apply(InfillOptions::default())
+            ..self.request.request(selection, self.variations)
         }
+    }
+
+    /// The engine from these arguments' weights files, with their tuning.
+    pub fn engine(&self) -> Result<Engine> {
+        let sampler = match self.sampler {
+            SamplerKind::Ddim => Sampler::Ddim { steps: self.steps, eta: default_eta(), spacing: default_spacing() },
+            SamplerKind::Ancestral => Sampler::Ancestral,
+        };
+        Ok(load_engine(self.vae.as_deref(), self.prior.as_deref())?.with_tuning(self.tuning.tuning(sampler))?)
     }
 
     /// Checks, before any sampling, that the output can be written: a regular file or a new
@@ -218,30 +232,25 @@ impl SamplingArgs {
         }
         Ok(paths)
     }
-
-    /// The engine from these arguments' weights files.
-    pub fn engine(&self) -> Result<Engine> {
-        load_engine(self.vae.as_deref(), self.prior.as_deref())
-    }
 }
 
 /// Whether generation from scratch revised its drafts, and where, for the summary line.
-pub fn revision_note(engine: &Engine, options: &InfillOptions, selection: &BarSelection, bars: u32) -> String {
-    let revised = engine.revision_of(options, selection, bars).map(|middle| middle.selected()).unwrap_or_default();
+pub fn revision_note(engine: &Engine, request: &Request, bars: u32) -> String {
+    let revised = engine.revision_of(request, bars).map(|middle| middle.selected()).unwrap_or_default();
     match (revised.first(), revised.last()) {
         (Some(first), Some(last)) => format!(
             "drafts revised in bars {}-{} under context guidance {}",
             first + 1,
             last + 1,
-            options.context_guidance
+            engine.tuning().context_guidance
         ),
         _ => "one pass".into(),
     }
 }
 
 /// How the latents were decoded, for the summary line.
-pub fn interval_prior_note(engine: &Engine, options: &InfillOptions) -> String {
-    match engine.vae.applied_interval_weight(options.interval_weight) {
+pub fn interval_prior_note(engine: &Engine) -> String {
+    match engine.vae.applied_interval_weight(engine.tuning().interval_weight) {
         0.0 if engine.vae.intervals.is_none() => "interval prior off (the VAE file has none)".into(),
         0.0 => "interval prior off".into(),
         weight => format!("interval prior {weight}"),

@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::data::Tune;
 use crate::eval::shape::Shape;
 use crate::metrics::{frame_overlaps, OaForm, QualityRow, SetStats};
-use rebar_engine::engine::{splice, BarSelection, Engine, EngineError, InfillOptions};
+use rebar_engine::engine::{splice, BarSelection, Engine, EngineError, Request};
 use rebar_engine::melody::{tokens, Melody};
 use rebar_engine::midi::Meter;
 use rebar_engine::random::normal_tensor;
@@ -267,8 +267,8 @@ pub struct InfillReport {
 
 /// A baseline's latents as one melody, decoded as the engine decodes the diffusion row's (the same
 /// interval weight), so the rows differ only in where their latents come from.
-fn decode(engine: &Engine, z: &Tensor, options: &InfillOptions) -> Result<Vec<Window>, EngineError> {
-    Ok(engine.vae.decode_melody(z, &|_| true, options.interval_weight)?)
+fn decode(engine: &Engine, z: &Tensor) -> Result<Vec<Window>, EngineError> {
+    Ok(engine.vae.decode_melody(z, &|_| true, engine.tuning().interval_weight)?)
 }
 
 /// Tunes drawn in the figure.
@@ -279,28 +279,26 @@ pub fn infill_selection() -> BarSelection {
     BarSelection::range(INFILL_BARS.0, INFILL_BARS.1, EVAL_BARS)
 }
 
-/// The infilling evaluation over `melodies` (16 bars each).
-pub fn evaluate_infill(
-    engine: &Engine,
-    melodies: &[Melody],
-    options: &InfillOptions,
-) -> Result<InfillReport, EngineError> {
+/// The infilling evaluation over `melodies` (16 bars each): `request`'s controls (its variations
+/// per tune, seed, temperature, pitches and repeats) on [`infill_selection`].
+pub fn evaluate_infill(engine: &Engine, melodies: &[Melody], request: &Request) -> Result<InfillReport, EngineError> {
     let selection = infill_selection();
     let generate = selection.segments_of_clip(EVAL_BARS);
     let never = AtomicBool::new(false);
-    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
     let latent = engine.vae.vae.config.latent;
     // Infills a tune, and as many prior draws, so the two rows' variance columns are as certain.
-    let per_tune = options.variations.max(1);
+    let per_tune = request.variations.max(1);
     let (mut diffusion, mut interpolation, mut prior, mut reconstruction) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, melody) in melodies.iter().enumerate() {
-        let tune_options = InfillOptions { seed: options.seed.wrapping_add(i as u64), ..options.clone() };
-        diffusion.extend(engine.infill(melody, &selection, &tune_options, &never, &mut |_| {})?);
+        let tune_request =
+            Request { selection: selection.clone(), seed: request.seed.wrapping_add(i as u64), ..request.clone() };
+        diffusion.extend(engine.infill(melody, &tune_request, &never, &mut |_| {})?);
 
         let segments = to_segments(melody);
         let encoded = engine.vae.encode(&segments)?;
-        let windows = decode(engine, &encoded, options)?;
+        let windows = decode(engine, &encoded)?;
         reconstruction.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
         let z = encoded.to_vec2::<f32>()?;
         // Latents 2 and 7 (1-based) frame the gap; the four between move evenly from one to the other.
@@ -309,12 +307,12 @@ pub fn evaluate_infill(
             *row = slerp(&z[1], &z[6], (k - 1) as f32 / 5.0);
         }
         let rows: Vec<f32> = interpolated.into_iter().flatten().collect();
-        let windows = decode(engine, &Tensor::from_vec(rows, (8, latent), engine.device())?, options)?;
+        let windows = decode(engine, &Tensor::from_vec(rows, (8, latent), engine.device())?)?;
         interpolation.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
 
         for _ in 0..per_tune {
             let noise = normal_tensor(&mut rng, 8, latent, engine.device())?;
-            let windows = decode(engine, &noise, options)?;
+            let windows = decode(engine, &noise)?;
             prior.push(splice(melody, &melody_from_segments(&windows, melody), &selection));
         }
     }
@@ -341,12 +339,13 @@ pub fn evaluate_infill(
 /// Seed s of the unconditional evaluation draws its batches from seeds s · this + 0, 1, 2, …
 const UNCOND_SEED_SPACING: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// The unconditional evaluation: `count` generated sequences of 8 latents beside `test`.
+/// The unconditional evaluation: `count` generated sequences of 8 latents beside `test`, with
+/// `request`'s seed, temperature, pitches and repeats.
 pub fn evaluate_uncond(
     engine: &Engine,
     test: &[Melody],
     count: usize,
-    options: &InfillOptions,
+    request: &Request,
 ) -> Result<Evaluation, EngineError> {
     let silence = Melody { notes: Vec::new(), bars: EVAL_BARS, bpm: 120.0, meter: Meter::FOUR_FOUR, key: None };
     let all = BarSelection::all(EVAL_BARS);
@@ -357,16 +356,16 @@ pub fn evaluate_uncond(
     while diffusion.len() < count {
         let variations = (count - diffusion.len()).min(16);
         // Seeds far apart per run: seed s + 1 must not replay seed s's batches shifted by one.
-        let seed = options.seed.wrapping_mul(UNCOND_SEED_SPACING).wrapping_add(batch);
-        let batch_options = InfillOptions { variations, seed, ..options.clone() };
-        diffusion.extend(engine.infill(&silence, &all, &batch_options, &never, &mut |_| {})?);
+        let seed = request.seed.wrapping_mul(UNCOND_SEED_SPACING).wrapping_add(batch);
+        let batch_request = Request { selection: all.clone(), variations, seed, ..request.clone() };
+        diffusion.extend(engine.infill(&silence, &batch_request, &never, &mut |_| {})?);
         batch += 1;
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
     let latent = engine.vae.vae.config.latent;
     let mut prior = Vec::with_capacity(count);
     for _ in 0..count {
-        let windows = decode(engine, &normal_tensor(&mut rng, 8, latent, engine.device())?, options)?;
+        let windows = decode(engine, &normal_tensor(&mut rng, 8, latent, engine.device())?)?;
         prior.push(melody_from_segments(&windows, &silence));
     }
     // The generated rows are not drawn from the test tunes: nothing is paired.

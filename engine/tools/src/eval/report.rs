@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use rebar_engine::engine::{revision_options, BarSelection, Engine, EngineError, InfillOptions};
+use rebar_engine::engine::{BarSelection, Engine, EngineError, Request, Tuning};
 use rebar_engine::melody::Melody;
 
 use crate::eval::figure::infill_figure;
@@ -13,7 +13,7 @@ use crate::eval::quality::{evaluate_infill, evaluate_uncond, infill_selection, Q
 /// Which of the paper's Table 1 rows to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QualityTask {
-    /// Bars 5–12 of every 16-bar tune infilled, `options.variations` times each.
+    /// Bars 5–12 of every 16-bar tune infilled, `request.variations` times each.
     Infill,
     /// This many sequences of 16 bars generated from scratch.
     Uncond { samples: usize },
@@ -36,32 +36,33 @@ pub enum EvalError {
     Json(#[from] serde_json::Error),
 }
 
-/// Runs `task` with `options` on the `test` tunes' first 16 bars and returns the report as JSON:
-/// the task, the number of sequences, the sampler's settings and the quality figures. Infilling
-/// also draws its figure to `figure`.
+/// Runs `task` with `request`'s controls (its selection is the task's) and the engine's tuning on
+/// the `test` tunes' first 16 bars, and returns the report as JSON: the task, the number of
+/// sequences, the sampler's settings and the quality figures. Infilling also draws its figure
+/// to `figure`.
 pub fn quality_report(
     engine: &Engine,
     task: QualityTask,
-    options: &InfillOptions,
+    request: &Request,
     test: &Reference,
     second: Option<&Reference>,
     figure: &Path,
 ) -> Result<serde_json::Value, EvalError> {
-    let (name, sequences, evaluation, selection, options) = match task {
+    let (name, sequences, evaluation, selection) = match task {
         QualityTask::Infill => {
-            let report = evaluate_infill(engine, test.melodies, options)?;
+            let report = evaluate_infill(engine, test.melodies, request)?;
             let columns: Vec<[&Melody; 4]> = report.examples.iter().map(|e| [&e[0], &e[1], &e[2], &e[3]]).collect();
             infill_figure(figure, &columns, INFILL_BARS)
                 .map_err(|reason| EvalError::Figure { path: figure.display().to_string(), reason })?;
-            let sequences = test.melodies.len() * options.variations;
-            ("infill", sequences, report.evaluation, infill_selection(), options.clone())
+            let sequences = test.melodies.len() * request.variations;
+            ("infill", sequences, report.evaluation, infill_selection())
         }
         QualityTask::Uncond { samples } => {
-            let options = InfillOptions { variations: 1, ..options.clone() };
-            let evaluation = evaluate_uncond(engine, test.melodies, samples, &options)?;
-            ("uncond", samples, evaluation, BarSelection::all(EVAL_BARS), options)
+            let evaluation = evaluate_uncond(engine, test.melodies, samples, request)?;
+            ("uncond", samples, evaluation, BarSelection::all(EVAL_BARS))
         }
     };
+    let request = Request { selection, ..request.clone() };
     let quality = QualityReport::new(
         &evaluation,
         (test.melodies, format!("test: {}", test.words)),
@@ -70,7 +71,7 @@ pub fn quality_report(
     let mut report = serde_json::json!({
         "task": name,
         "n_sequences": sequences,
-        "sampler": sampler_settings(engine, &options, &selection),
+        "sampler": sampler_settings(engine, &request),
     });
     // The quality figures beside the task's own fields, at the top level.
     if let (Some(report), serde_json::Value::Object(quality)) =
@@ -81,31 +82,28 @@ pub fn quality_report(
     Ok(report)
 }
 
-/// The sampler's settings for `options` on `selection` of a 16-bar clip, as the engine applies
-/// them (calibrated values resolved), and those of generation's revision pass where it runs.
-pub fn sampler_settings(engine: &Engine, options: &InfillOptions, selection: &BarSelection) -> serde_json::Value {
-    let sampler = options.sampler;
-    let applied = engine.applied(options, &selection.segments_of_clip(EVAL_BARS));
+/// The sampler's settings for `request` on a 16-bar clip, as the engine applies them (its
+/// tuning for where each pass runs), and those of generation's revision pass where it runs.
+pub fn sampler_settings(engine: &Engine, request: &Request) -> serde_json::Value {
+    let tuning = engine.tuning();
+    let sampler = tuning.sampler;
+    let applied = engine.applied(request, &request.selection.segments_of_clip(EVAL_BARS));
     serde_json::json!({
         "kind": format!("{sampler:?}"),
         "steps": sampler.evaluations(&engine.prior.schedule),
-        "resample": options.resample,
-        "guidance": options.guidance,
-        "known": format!("{:?}", options.known),
-        "clean_steps": options.clean_steps,
         "context_guidance": applied.context_guidance,
-        "repeats": format!("{:?}", options.repeats),
+        "repeats": format!("{:?}", request.repeats),
+        "stick_to_kept": request.stick_to_kept,
         "repeat_offset": applied.repeat_offset,
         "repeat_distance_offsets": applied.repeat_distance_offsets,
         "redraw_copies": applied.redraw_copies,
         "prior_trained_with_clean_context": engine.prior.model.config.clean_context,
-        "temperature": options.temperature,
+        "temperature": request.temperature,
         "noise_scale": applied.noise_scale,
         "opening_noise_scale": applied.opening_noise_scale,
-        "opening_steps": InfillOptions::OPENING_STEPS,
-        "interval_weight": engine.vae.applied_interval_weight(options.interval_weight),
-        "revision": engine.revision_of(options, selection, EVAL_BARS).map(|middle| {
-            let revision = engine.applied(&revision_options(options), &middle.segments_of_clip(EVAL_BARS));
+        "opening_steps": Tuning::OPENING_STEPS,
+        "interval_weight": engine.vae.applied_interval_weight(tuning.interval_weight),
+        "revision": engine.revision_applied(request, EVAL_BARS).map(|(middle, revision)| {
             serde_json::json!({
                 "bars": middle.selected().iter().map(|bar| bar + 1).collect::<Vec<_>>(),
                 "context_guidance": revision.context_guidance,
