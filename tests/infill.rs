@@ -3,6 +3,9 @@
 //! not): unmasked bars come back note for note with and without context guidance, a seed fixes
 //! the result, the key constraint holds, a request can be cancelled, and damaged or mismatched
 //! weights are refused with a clear error.
+//!
+//! It is one file of a little more than 500 lines because its tests share one trained prior,
+//! which each test binary would otherwise train again.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -414,6 +417,23 @@ fn a_corrupt_prior_file_is_refused_with_an_error_naming_it() {
     std::fs::write(&vae_path, rebar_engine::vae::EMBEDDED_VAE).unwrap();
     let err = TrainedPrior::load(&vae_path, &Device::Cpu).err().unwrap().to_string();
     assert!(err.contains("rebar-vae") && err.contains("rebar-prior"), "{err}");
+}
+
+#[test]
+fn a_prior_trained_with_places_in_the_tune_is_refused_instead_of_loaded_without_them() {
+    use rebar_engine::checkpoint::{save, Checkpoint};
+    use rebar_engine::prior::{FORMAT, OLDEST_VERSION, VERSION};
+    let trained = Checkpoint::read_of_versions(prior_path(), FORMAT, OLDEST_VERSION..=VERSION).unwrap();
+    let width = trained.json::<PriorConfig>("config").unwrap().width;
+    let mut tensors = trained.tensors.clone();
+    tensors.insert(
+        "tune_position".into(),
+        candle_core::Tensor::zeros((16, width), candle_core::DType::F32, &Device::Cpu).unwrap(),
+    );
+    let path = prior_path().with_file_name("places.safetensors");
+    save(&path, &tensors, FORMAT, VERSION, trained.metadata.clone()).unwrap();
+    let err = TrainedPrior::load(&path, &Device::Cpu).err().unwrap().to_string();
+    assert!(err.contains("places.safetensors") && err.contains("places in the tune"), "{err}");
 }
 
 #[test]

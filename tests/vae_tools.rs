@@ -72,3 +72,21 @@ fn the_density_vector_adds_notes_on_average_and_its_negative_removes_them() {
     let (sparser, same, denser) = (mean_notes(-1.0), mean_notes(0.0), mean_notes(1.0));
     assert!(sparser < same && same < denser, "{sparser} {same} {denser}");
 }
+
+#[test]
+fn the_latent_tools_evaluation_reports_what_the_tools_do() {
+    use rebar_tools::eval::latent_tools::measure_latent_tools;
+    let windows = windows();
+    let report = measure_latent_tools(&model(), &windows).unwrap();
+    assert_eq!((report.n_windows, report.n_pairs), (windows.len(), windows.len() / 2));
+    // Along α the decodings move away from A: from its reconstruction to B's.
+    let by_alpha = &report.mean_hamming_to_a_by_alpha;
+    assert_eq!(by_alpha.len(), 11);
+    assert!(by_alpha[0] < 4.0 && by_alpha[10] > by_alpha[0] + 5.0, "{by_alpha:?}");
+    // The density vector adds notes; its negative removes them.
+    let notes = &report.mean_notes_by_density_amount;
+    assert!(notes["+2"] > report.input_mean_notes && notes["-2"] < report.input_mean_notes, "{notes:?}");
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["task"], "tools");
+    assert!(measure_latent_tools(&model(), &[]).is_err());
+}

@@ -26,10 +26,8 @@ pub fn seeded_init(varmap: &VarMap, seed: u64) -> candle_core::Result<()> {
         let var = &data[name];
         let dims = var.dims().to_vec();
         let count: usize = dims.iter().product();
-        // Biases, the copy gains (the model starts as one that barely copies) and the prior's
-        // places in the tune (stored scaled down; it starts knowing only sequence positions)
-        // start at 0.
-        let std = if name.ends_with("bias") || name.ends_with("gain") || name == "tune_position" {
+        // Biases and the copy gains (the model starts as one that barely copies) start at 0.
+        let std = if name.ends_with("bias") || name.ends_with("gain") {
             0.0
         } else if name.contains("embed") || dims.len() < 2 {
             1.0

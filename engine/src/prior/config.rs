@@ -48,12 +48,6 @@ pub struct PriorConfig {
     /// a sampler can decide the repeats first. Files without it have no such weights.
     #[serde(default)]
     pub repeat_head: bool,
-    /// Learned encodings of a latent's place in its tune (see [`super::model`]): how many
-    /// places, counted from the tune's first bar and wrapping after that many latents. 0: none,
-    /// the model knows only where a latent lies in the sequence it is shown. Files without it
-    /// have none.
-    #[serde(default)]
-    pub tune_positions: usize,
 }
 
 fn unscaled() -> f64 {
@@ -79,8 +73,6 @@ impl PriorConfig {
             copy_attention: true,
             copy_pointer: true,
             repeat_head: true,
-            // Off: fine-tuning the shipped prior with them changed no metric.
-            tune_positions: 0,
         }
     }
 
@@ -105,9 +97,6 @@ impl PriorConfig {
             if count > MAX_LAYERS {
                 return Err(format!("{count} {name}; at most {MAX_LAYERS} are allowed"));
             }
-        }
-        if self.tune_positions > MAX_WIDTH {
-            return Err(format!("tune_positions is {}; at most {MAX_WIDTH} are allowed", self.tune_positions));
         }
         if self.width % self.heads != 0 {
             return Err(format!("{} heads do not divide the width {}", self.heads, self.width));

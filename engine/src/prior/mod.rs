@@ -18,12 +18,14 @@ pub const FORMAT: &str = "rebar-prior";
 /// attention and the copy pointer (`config.copy_attention`, `config.copy_pointer` and their
 /// weights), which a version-3 reader would silently leave out. 5: the repeat head
 /// (`config.repeat_head`, weights `repeats.*`), which the default sampler needs. 6: places in the
-/// tune (`config.tune_positions`, weight `tune_position`), which a version-5 reader would
-/// silently leave out.
+/// tune (weight `tune_position`), which this build no longer has: a file with them is refused,
+/// and one without is a version-5 file.
 pub const VERSION: u32 = 6;
-/// The oldest version this build reads: a version-5 file is a version-6 one without places in
-/// the tune (`config.tune_positions` defaults to 0).
+/// The oldest version this build reads.
 pub const OLDEST_VERSION: u32 = 5;
+/// The weight of places in the tune, an encoding some version-6 files have and this build does
+/// not: without it such a prior would load and predict nonsense.
+const TUNE_POSITION: &str = "tune_position";
 
 pub use config::PriorConfig;
 pub use model::PriorTransformer;
@@ -68,6 +70,12 @@ impl TrainedPrior {
 
     fn from_checkpoint(checkpoint: &Checkpoint, device: &Device) -> Result<Self, CheckpointError> {
         let config: PriorConfig = checkpoint.json_checked("config", PriorConfig::validate)?;
+        if checkpoint.tensors.contains_key(TUNE_POSITION) {
+            return Err(CheckpointError::Model {
+                file: checkpoint.file.clone(),
+                reason: "it was trained with places in the tune, which this build's prior does not have".into(),
+            });
+        }
         let model_error =
             |e: candle_core::Error| CheckpointError::Model { file: checkpoint.file.clone(), reason: e.to_string() };
         checkpoint.check_tensors(

@@ -2,10 +2,9 @@
 //! is, "new" or "a repeat of latent j", so a sampler can decide a tune's repeats before it
 //! denoises instead of hoping a trajectory lands on one.
 //!
-//! Real tunes repeat 2-bar windows note for note (42% of the windows of the validation tunes'
-//! first 16 bars repeat another), and a repeat is a point mass in latent space: an ε-model's
-//! posterior mean at high noise blends "repeat" with "something new" and decodes to neither, so
-//! the diffusion samplers produce about 2% repeats (BENCHMARKS.md, prior v5). The head factors the
+//! Real tunes repeat 2-bar windows note for note, and a repeat is a point mass in latent space:
+//! an ε-model's posterior mean at high noise blends "repeat" with "something new" and decodes to
+//! neither, so the diffusion samplers alone produce almost no repeats. The head factors the
 //! joint as p(structure) · p(latents | structure), the hierarchical sampling that a mixture
 //! posterior allows:
 //!

@@ -62,9 +62,6 @@ pub enum Spacing {
 }
 
 impl Sampler {
-    /// The plugin's default: measured in BENCHMARKS.md against the full ancestral sampler.
-    /// With context guidance (the default), 10 stochastic steps score as 20 do, at half the
-    /// cost; η = 1 keeps more of the variety that guidance takes away.
     /// Number of model evaluations.
     pub fn evaluations(&self, schedule: &NoiseSchedule) -> usize {
         match self {

@@ -1,8 +1,8 @@
 //! The 2-bar melody VAE (MusicVAE, Roberts et al., ICML 2018, §2–3), reshaped for two CPU cores:
 //! MusicVAE's bidirectional-LSTM encoder and autoregressive LSTM decoder train at about 11
 //! windows/s in candle on one core, so both sides here are residual MLPs and the decoder is
-//! non-autoregressive (all 32 steps' logits at once from z). See BENCHMARKS.md for the measured
-//! trade-off.
+//! non-autoregressive (all 32 steps' logits at once from z); its reconstruction accuracy is in
+//! BENCHMARKS.md.
 //!
 //! - Encoder q(z|x): token embeddings, flattened → MLP → (μ, log σ²) (MusicVAE eq. 6–7).
 //! - Decoder p(x|z): z → MLP → one 90-way distribution per step.

@@ -26,16 +26,6 @@
 //! with a learned gate λᵢ = sigmoid(w · hᵢ + b − 4) (nearly closed at initialization) and gain G;
 //! the returned noise estimate is the one that x̂₀ implies, ε̂ᵢ + λᵢ (aᵢ / σᵢ) (x̂₀ᵢ(ε̂) − Σ_j π_ij ẑ_j).
 //!
-//! **Place in the tune** (`PriorConfig::tune_positions`, our addition): the sinusoids tell a
-//! latent where it lies in the sequence shown, not in the tune. Trained on crops that start
-//! anywhere, the model cannot tell bar 9 of a tune, where the B phrase usually moves to a new
-//! register, from bar 9 of a crop that started at bar 5. A learned vector per place in the
-//! tune's 32-bar form (latent index from the tune's first bar, modulo `tune_positions`) is added
-//! to the input; training passes each crop's true start, sampling counts from the clip's first
-//! bar. The vectors start at 0, where the model computes what one without them does, and are
-//! stored divided by `TUNE_POSITION_SCALE`, so a fine-tune at a learning rate small enough to
-//! keep the trained weights where they are still moves them by useful amounts.
-//!
 //! Layer norms are written out with plain tensor ops so candle can differentiate them on the CPU.
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
@@ -136,11 +126,6 @@ const COPY_TOLERANCE: f64 = 0.01;
 /// rate in size whatever a weight's scale, moves the effective gain by useful amounts (a few
 /// units) within a thousand steps.
 const COPY_GAIN_SCALE: f64 = 10.0;
-
-/// The places in the tune are stored divided by this (see the module doc): AdamW moves a weight
-/// by about the learning rate per step whatever its scale, and a place's vector must grow to
-/// the size of the input's features (about 1 per channel) from 0.
-const TUNE_POSITION_SCALE: f64 = 50.0;
 
 /// What the copy parts work from: every latent's level a (kept off 0), `[b, t, 1]`, the latent
 /// scaled back by it, ẑ = x / a (the copy it offers), `[b, t, d]`, and the copy bias c_ij of
@@ -336,8 +321,6 @@ pub struct PriorTransformer {
     output: Linear,
     pointer: Option<CopyPointer>,
     repeats: Option<RepeatHead>,
-    /// `[tune_positions, width]`, with `PriorConfig::tune_positions` > 0.
-    tune_position: Option<Tensor>,
     pub config: PriorConfig,
 }
 
@@ -355,10 +338,6 @@ impl PriorTransformer {
             output: linear(cfg.width, cfg.latent_dim, vb.pp("output"))?,
             pointer: if cfg.copy_pointer { Some(CopyPointer::new(cfg.width, vb.pp("pointer"))?) } else { None },
             repeats: if cfg.repeat_head { Some(RepeatHead::new(cfg.width, vb.pp("repeats"))?) } else { None },
-            tune_position: match cfg.tune_positions {
-                0 => None,
-                places => Some(vb.get_with_hints((places, cfg.width), "tune_position", candle_nn::Init::Const(0.0))?),
-            },
             config: cfg.clone(),
         })
     }
@@ -371,26 +350,12 @@ impl PriorTransformer {
     }
 
     /// [`Self::forward`], and with `repeats` (and a model with the repeat head) also the repeat
-    /// head's logits (see [`super::repeats`]). Every sequence starts at its tune's first bar, as
-    /// a clip does.
+    /// head's logits (see [`super::repeats`]).
     pub fn forward_with_repeats(
         &self,
         x_t: &Tensor,
         sqrt_alpha_bar: &[f32],
         valid: &Tensor,
-        repeats: bool,
-    ) -> Result<(Tensor, Option<RepeatLogits>)> {
-        self.forward_in_tunes(x_t, sqrt_alpha_bar, valid, &vec![0; x_t.dim(0)?], repeats)
-    }
-
-    /// [`Self::forward_with_repeats`] for sequences that start `tune_starts` latents (one per
-    /// sequence) into their tunes, as training crops do.
-    pub fn forward_in_tunes(
-        &self,
-        x_t: &Tensor,
-        sqrt_alpha_bar: &[f32],
-        valid: &Tensor,
-        tune_starts: &[usize],
         repeats: bool,
     ) -> Result<(Tensor, Option<RepeatLogits>)> {
         let (b, t, _latent) = x_t.dims3()?;
@@ -400,16 +365,6 @@ impl PriorTransformer {
         let positions: Vec<f32> = (0..t).map(|p| p as f32).collect();
         let position_encoding = sinusoids(&positions, width, device)?.unsqueeze(0)?; // [1, t, w]
         let mut xs = self.input.forward(x_t)?.broadcast_add(&position_encoding)?;
-        if let Some(table) = &self.tune_position {
-            if tune_starts.len() != b {
-                candle_core::bail!("{} tune starts for {b} sequences", tune_starts.len());
-            }
-            let places = table.dim(0)?;
-            let index: Vec<u32> =
-                tune_starts.iter().flat_map(|&start| (start..start + t).map(move |i| (i % places) as u32)).collect();
-            let place = table.index_select(&Tensor::from_vec(index, b * t, device)?, 0)?.reshape((b, t, width))?;
-            xs = (xs + (place * TUNE_POSITION_SCALE)?)?;
-        }
 
         let per_latent = match sqrt_alpha_bar.len() {
             n if n == b => 1,

@@ -1,4 +1,4 @@
-//! The transformer's attention, copy bias, pointer and places in the tune, on random weights.
+//! The transformer's attention, copy bias and pointer, on random weights.
 
 use super::*;
 use candle_nn::VarMap;
@@ -92,34 +92,6 @@ fn an_open_pointer_reproduces_the_clean_latent_a_noisy_one_repeats() {
     let x0 = ((noisy - (eps.narrow(1, 2, 1).unwrap() * sigma).unwrap()).unwrap() / a).unwrap();
     let miss = largest_difference(&x0, &z);
     assert!(miss < 1e-3, "x̂₀ misses the repeated latent by {miss}");
-}
-
-#[test]
-fn places_in_the_tune_start_at_zero_and_then_move_the_prediction_by_the_crop_s_start() {
-    let device = Device::Cpu;
-    let varmap = VarMap::new();
-    let without = PriorConfig { tune_positions: 0, ..PriorConfig::tiny(6) };
-    let plain = PriorTransformer::new(&without, VarBuilder::from_varmap(&varmap, DType::F32, &device)).unwrap();
-    crate::random::seeded_init(&varmap, 7).unwrap();
-    let with = PriorConfig { tune_positions: 4, ..without.clone() };
-    let placed = PriorTransformer::new(&with, VarBuilder::from_varmap(&varmap, DType::F32, &device)).unwrap();
-    let x = Tensor::randn(0f32, 1.0, (2, 3, 6), &device).unwrap();
-    let valid = Tensor::ones((2, 3), DType::F32, &device).unwrap();
-    let at = |model: &PriorTransformer, starts: &[usize]| {
-        model.forward_in_tunes(&x, &[0.5, 0.8], &valid, starts, false).unwrap().0
-    };
-    // Added at 0 (fine-tuning starts there), the places change nothing.
-    assert_eq!(largest_difference(&at(&plain, &[0, 0]), &at(&placed, &[0, 2])), 0.0);
-
-    let table = varmap.data().lock().unwrap()["tune_position"].clone();
-    table.set(&Tensor::randn(0f32, 1.0, (4, 32), &device).unwrap()).unwrap();
-    // Learned, they tell a crop's start from another's, and wrap after the form's length.
-    assert!(largest_difference(&at(&placed, &[0, 0]), &at(&placed, &[1, 0])) > 1e-3);
-    assert!(largest_difference(&at(&placed, &[1, 2]), &at(&placed, &[5, 6])) < 1e-6);
-    // Sampling counts from the clip's first bar.
-    let (sampled, _) = placed.forward_with_repeats(&x, &[0.5, 0.8], &valid, false).unwrap();
-    assert_eq!(largest_difference(&sampled, &at(&placed, &[0, 0])), 0.0);
-    assert!(placed.forward_in_tunes(&x, &[0.5, 0.8], &valid, &[0], false).is_err());
 }
 
 #[test]

@@ -52,11 +52,6 @@ pub struct TrainPriorArgs {
     /// Fraction of crops that start on an 8-bar line from the tune's start.
     #[arg(long, default_value_t = PriorTrainOptions::default().phrase_crops, value_parser = parse_fraction)]
     pub phrase_crops: f64,
-    /// Places in the tune the model learns an encoding for, in latents counted from the tune's
-    /// first bar and wrapping after that many (16: a 32-bar form) [default: 0 (none) for a new
-    /// run, the initial weights' with --init-from, where added places start at 0].
-    #[arg(long, conflicts_with = "resume")]
-    pub tune_positions: Option<usize>,
 }
 
 pub fn run(args: TrainPriorArgs) -> Result<()> {
@@ -95,7 +90,6 @@ pub fn run(args: TrainPriorArgs) -> Result<()> {
             copy_attention: config.copy_attention || args.add_copy,
             copy_pointer: config.copy_pointer || args.add_copy,
             repeat_head: config.repeat_head || args.add_copy,
-            tune_positions: args.tune_positions.unwrap_or(config.tune_positions),
             ..config.clone()
         },
         (None, resumed) => PriorConfig {
@@ -111,10 +105,6 @@ pub fn run(args: TrainPriorArgs) -> Result<()> {
             copy_attention: resumed.as_ref().is_none_or(|saved| saved.copy_attention),
             copy_pointer: resumed.as_ref().is_none_or(|saved| saved.copy_pointer),
             repeat_head: resumed.as_ref().is_none_or(|saved| saved.repeat_head),
-            tune_positions: match resumed {
-                Some(saved) => saved.tune_positions,
-                None => args.tune_positions.unwrap_or(PriorConfig::small(0).tune_positions),
-            },
             ..PriorConfig::small(preprocess.prior_dim())
         },
     };
@@ -176,7 +166,7 @@ pub fn initial_weights(path: &Path) -> Result<(PriorConfig, HashMap<String, cand
 
 /// The saved config of the run being resumed, if resuming: it keeps its `data_scale` (the
 /// encoder's float sums may differ in the last bits from run to run), `clean_context`,
-/// `copy_attention`, `copy_pointer`, `repeat_head` and `tune_positions`.
+/// `copy_attention`, `copy_pointer` and `repeat_head`.
 pub fn resumed_config(args: &TrainPriorArgs) -> Result<Option<PriorConfig>> {
     if !args.run.resume {
         return Ok(None);

@@ -175,8 +175,6 @@ pub struct CropBatch {
     pub x0: Tensor,
     /// `[b, t]`: 1 for a real latent, 0 for padding.
     pub valid: Tensor,
-    /// Where each crop starts in its tune, in latents.
-    pub tune_starts: Vec<usize>,
 }
 
 fn crop_batch(
@@ -210,7 +208,6 @@ fn crop_batch(
     Ok(CropBatch {
         x0: Tensor::from_vec(x0, (batch, t, d), device)?,
         valid: Tensor::from_vec(valid, (batch, t), device)?,
-        tune_starts: crops.iter().map(|c| c.1).collect(),
     })
 }
 
@@ -250,7 +247,7 @@ pub fn batch_loss(
     repeats: bool,
     rng: &mut ChaCha8Rng,
 ) -> candle_core::Result<BatchLoss> {
-    let CropBatch { x0, valid, tune_starts } = crops;
+    let CropBatch { x0, valid } = crops;
     let (b, t, d) = x0.dims3()?;
     let device = x0.device();
     let lengths: Vec<usize> =
@@ -283,8 +280,7 @@ pub fn batch_loss(
     let x_t = (x0.broadcast_mul(&signal)? + eps.broadcast_mul(&noise_scale)?)?;
     // One level per sequence when no latent is clean: the paper's model, and cheaper.
     let sequence_or_latent_levels = if any_clean { &levels } else { &sequence_levels };
-    let (predicted, repeat_logits) =
-        model.forward_in_tunes(&x_t, sequence_or_latent_levels, valid, tune_starts, repeats)?;
+    let (predicted, repeat_logits) = model.forward_with_repeats(&x_t, sequence_or_latent_levels, valid, repeats)?;
     let counted = Tensor::from_vec(counted, (b, t), device)?;
     let squared = (predicted - eps)?.sqr()?.sum(2)?; // [b, t]
     let epsilon = ((squared * &counted)?.sum_all()? / (counted.sum_all()?.to_scalar::<f32>()? as f64 * d as f64))?;
@@ -429,6 +425,11 @@ pub fn train_prior(mut run: PriorRun, control: &RunControl<'_>) -> Result<LogLin
     let model = PriorTransformer::new(&run.config, VarBuilder::from_varmap(&varmap, DType::F32, &run.device))?;
     seeded_init(&varmap, run.options.schedule.seed)?;
     if let Some(init) = run.init.take() {
+        if init.contains_key("tune_position") {
+            return Err(TrainError::Data(
+                "the initial weights have places in the tune, which this build's prior does not".into(),
+            ));
+        }
         for (name, var) in super::run::named_vars(&varmap) {
             match init.get(&name) {
                 Some(tensor) => var.set(&tensor.to_dtype(DType::F32)?.to_device(var.device())?)?,
@@ -439,9 +440,6 @@ pub fn train_prior(mut run: PriorRun, control: &RunControl<'_>) -> Result<LogLin
                 // The repeat head changes no ε: it keeps its seeded start (queries and keys at 0
                 // would never get a gradient).
                 None if name.starts_with("repeats.") => {}
-                // Places in the tune keep their seeded start, 0 (see `seeded_init`), where the
-                // model computes what it did without them.
-                None if name == "tune_position" => {}
                 None => return Err(TrainError::Data(format!("the initial weights lack {name}"))),
             }
         }
@@ -463,7 +461,7 @@ mod tests {
 
         let device = Device::Cpu;
         let varmap = VarMap::new();
-        let cfg = PriorConfig { tune_positions: 4, ..PriorConfig::tiny(6) };
+        let cfg = PriorConfig::tiny(6);
         let model = PriorTransformer::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &device)).unwrap();
         rebar_engine::random::seeded_init(&varmap, 3).unwrap();
         // Gains away from 0, so the copy bias's own gradient path is exercised too.
@@ -489,7 +487,7 @@ mod tests {
     }
 
     #[test]
-    fn every_crop_knows_where_it_starts_in_its_tune() {
+    fn crops_are_runs_of_a_tune_s_latents_and_phrase_crops_start_on_an_eight_bar_line() {
         let dim = 2;
         // Tune i's latent k is [i, k]: a crop's values say where it came from.
         let data = LatentSequences {
@@ -501,8 +499,14 @@ mod tests {
             let crops = Crops { min_segments: 2, max_segments: 6, phrase_crops };
             let batch = crop_batch(&mut rng, &data, 32, crops, &Device::Cpu).unwrap();
             let x0 = batch.x0.to_vec3::<f32>().unwrap();
-            for (crop, &start) in x0.iter().zip(&batch.tune_starts) {
-                assert_eq!(crop[0][1], start as f32, "the first latent is the tune's latent {start}");
+            let valid = batch.valid.to_vec2::<f32>().unwrap();
+            for (crop, valid) in x0.iter().zip(&valid) {
+                let start = crop[0][1] as usize;
+                let len = valid.iter().filter(|&&v| v > 0.0).count();
+                assert!(len >= 2, "{crop:?}");
+                for (k, latent) in crop.iter().take(len).enumerate() {
+                    assert_eq!(*latent, vec![crop[0][0], (start + k) as f32], "one tune, in order");
+                }
                 if phrase_crops == 1.0 {
                     assert_eq!(start % PHRASE_LATENTS, 0);
                 }
