@@ -76,4 +76,37 @@ mod tests {
         assert!((learning_rate(1000, 1000, 1.0, 10) - 0.1).abs() < 1e-12);
         assert!(learning_rate(500, 1000, 1.0, 10) < 1.0 && learning_rate(500, 1000, 1.0, 10) > 0.1);
     }
+
+    #[test]
+    fn every_prior_weight_gets_a_gradient() {
+        use candle_core::{DType, Device, Tensor};
+        use candle_nn::{VarBuilder, VarMap};
+        use rebar_engine::prior::{PriorConfig, PriorTransformer};
+
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        let cfg = PriorConfig::tiny(6);
+        let model = PriorTransformer::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &device)).unwrap();
+        rebar_engine::random::seeded_init(&varmap, 3).unwrap();
+        // Gains away from 0, so the copy bias's own gradient path is exercised too.
+        for (name, var) in varmap.data().lock().unwrap().iter() {
+            if name.ends_with("copy_gain") {
+                var.set(&Tensor::new(&[0.1f32, -0.2], &device).unwrap()).unwrap();
+            }
+            if name == "pointer.gain" {
+                var.set(&Tensor::new(&[0.3f32], &device).unwrap()).unwrap();
+            }
+            if name == "repeats.gain" {
+                var.set(&Tensor::new(&[0.4f32], &device).unwrap()).unwrap();
+            }
+        }
+        // Latent 3 repeats latent 1, so the repeat head's pointer has a truth to learn.
+        let x = Tensor::randn(0f32, 1.0, (2, 4, 6), &device).unwrap();
+        let x = Tensor::cat(&[x.narrow(1, 0, 3).unwrap(), x.narrow(1, 1, 1).unwrap()], 1).unwrap();
+        let valid = Tensor::ones((2, 4), DType::F32, &device).unwrap();
+        let (eps, repeats) = model.forward_with_repeats(&x, &[0.5, 0.8], &valid, true).unwrap();
+        let repeats = rebar_engine::prior::repeats::negative_log_likelihood(&repeats.unwrap(), &x).unwrap();
+        let loss = (eps.sqr().unwrap().sum_all().unwrap() + repeats.sum_all().unwrap()).unwrap();
+        crate::train::assert_every_weight_gets_a_gradient(&varmap, &loss);
+    }
 }
