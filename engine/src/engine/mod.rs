@@ -29,7 +29,6 @@ mod splice;
 mod tuning;
 
 pub use error::EngineError;
-pub use plan::draw_repeats;
 pub use request::{Repeats, Request};
 pub use selection::BarSelection;
 pub use splice::splice;
@@ -286,6 +285,7 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
+    use super::plan::draw_repeats;
     use super::*;
     use crate::melody::Note;
     use crate::midi::Meter;
