@@ -3,6 +3,9 @@
 //! issue (round to the nearest 16th, drop notes shorter than a step, keep the top note of a
 //! chord, 2-bar windows at a 1-bar stride with notes and at most 16 silent steps in a row).
 
+// Engine tests: native only (tests/Cargo.toml builds only the plugin host tests for Windows).
+#![cfg(not(windows))]
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 

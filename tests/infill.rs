@@ -7,6 +7,9 @@
 //! It is one file of a little more than 500 lines because its tests share one trained prior,
 //! which each test binary would otherwise train again.
 
+// Engine tests: native only (tests/Cargo.toml builds only the plugin host tests for Windows).
+#![cfg(not(windows))]
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;

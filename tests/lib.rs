@@ -7,22 +7,56 @@ pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// The plugin library (one binary with both the CLAP and the VST3 entry points) that `cargo
-/// test` built for this run, beside the test binaries: a dev-dependency of this crate, with
-/// nice-plug's `assert_process_allocs` and the test profile's debug assertions, so an allocation
-/// or a free inside `process()` aborts the test.
+/// The plugin binary the host tests load (one library with both the CLAP and the VST3 entry
+/// points).
+///
+/// Natively, the library `cargo test` built for this run beside the test binaries: a
+/// dev-dependency of this crate, with nice-plug's `assert_process_allocs` and the test profile's
+/// debug assertions, so an allocation or a free inside `process()` aborts the test.
+///
+/// On Windows (under Wine), the bundle a Windows user installs, `target/bundled/Rebar.clap`,
+/// built beforehand by `cargo xtask bundle rebar-plugin --release --target
+/// x86_64-pc-windows-gnu`: a release build, without the allocation checker.
 pub fn built_plugin() -> PathBuf {
-    let name = if cfg!(target_os = "macos") {
-        "librebar_plugin.dylib"
-    } else if cfg!(windows) {
-        "rebar_plugin.dll"
-    } else {
-        "librebar_plugin.so"
-    };
-    let test_binary = std::env::current_exe().expect("the test binary knows its path");
-    let library = test_binary.parent().expect("the test binary is in a folder").join(name);
+    if cfg!(windows) {
+        return bundled(&["Rebar.clap"]);
+    }
+    let name = if cfg!(target_os = "macos") { "librebar_plugin.dylib" } else { "librebar_plugin.so" };
+    let library = test_binary_dir().join(name);
     assert!(library.is_file(), "{} is missing: run the tests with `cargo test`, which builds it", library.display());
     library
+}
+
+/// The module a DAW loads from `Rebar.vst3`: natively the same library as [`built_plugin`], on
+/// Windows the one inside the bundle's `Contents/x86_64-win/`.
+pub fn built_vst3_module() -> PathBuf {
+    if cfg!(windows) {
+        bundled(&["Rebar.vst3", "Contents", "x86_64-win", "Rebar.vst3"])
+    } else {
+        built_plugin()
+    }
+}
+
+/// The folder of the running test binary: `target/<triple>/<profile>/deps`.
+fn test_binary_dir() -> PathBuf {
+    let test_binary = std::env::current_exe().expect("the test binary knows its path");
+    test_binary.parent().expect("the test binary is in a folder").to_path_buf()
+}
+
+/// A path under `target/bundled/`, which `cargo xtask bundle` writes.
+fn bundled(parts: &[&str]) -> PathBuf {
+    let deps = test_binary_dir();
+    // target/<triple>/<profile>/deps when cross-built, target/<profile>/deps otherwise.
+    let levels = if cfg!(windows) { 3 } else { 2 };
+    let target = deps.ancestors().nth(levels).expect("the test binary is under target/").to_path_buf();
+    let path = parts.iter().fold(target.join("bundled"), |path, part| path.join(part));
+    assert!(
+        path.is_file(),
+        "{} is missing: build the bundles first (cargo xtask bundle rebar-plugin --release --target {})",
+        path.display(),
+        if cfg!(windows) { "x86_64-pc-windows-gnu" } else { "<this platform>" }
+    );
+    path
 }
 
 /// The clip the plugin tests play: 8 bars of 4/4, a note on every eighth, each a sixteenth long,

@@ -1,6 +1,9 @@
 //! MIDI import on real and broken files: real tunes read as expected, and corrupt, truncated or
 //! empty input gives a typed error, never a panic.
 
+// Engine tests: native only (tests/Cargo.toml builds only the plugin host tests for Windows).
+#![cfg(not(windows))]
+
 use proptest::prelude::*;
 use rebar_engine::melody::quantize;
 use rebar_engine::midi::{parse, MelodySelector, Meter, MidiError};

@@ -10,7 +10,7 @@ mod vst3_host;
 
 use std::time::{Duration, Instant};
 
-use rebar_tests::{built_plugin, clip_notes, eight_bar_melody, session_from_state};
+use rebar_tests::{built_vst3_module, clip_notes, eight_bar_melody, session_from_state};
 use vst3_host::{Block, Note, Output, Transport, Vst3Host};
 
 const SAMPLE_RATE: f64 = 48_000.0;
@@ -24,7 +24,7 @@ const TICKS_PER_BEAT: f64 = 1920.0;
 const CLIP_BEATS: f64 = 32.0;
 
 fn plugin() -> Vst3Host {
-    let mut host = Vst3Host::load(&built_plugin()).expect("the built plugin loads as a VST3");
+    let mut host = Vst3Host::load(&built_vst3_module()).expect("the built plugin loads as a VST3");
     host.activate(SAMPLE_RATE, BLOCK).expect("the plugin activates");
     host
 }
@@ -128,6 +128,10 @@ fn the_vst3_is_a_note_effect_with_event_buses_only() {
     let host = plugin();
     assert_eq!(host.class_name(), "Rebar");
     assert_eq!(host.class_category(), "Audio Module Class");
+    // VST3 has no note-effect sub-category: Rebar declares itself an instrument tool, so hosts
+    // offer it on instrument tracks.
+    assert_eq!(host.class_subcategories(), "Instrument|Tools");
+    assert_eq!(host.class_vendor(), "Rebar");
     assert_eq!((host.bus_count(true, true), host.bus_count(true, false)), (0, 0), "no audio buses");
     assert_eq!((host.bus_count(false, true), host.bus_count(false, false)), (1, 1), "one event bus each way");
     for title in ["Regenerate", "First bar", "Last bar", "Variations", "Mode"] {
@@ -194,7 +198,7 @@ fn capture_regenerate_and_reload_through_vst3() {
 
     // The project reopened: a new instance gets the saved state and plays the variation as is.
     let saved = host.save_state().expect("getState");
-    let mut reloaded = Vst3Host::load(&built_plugin()).expect("the built plugin loads");
+    let mut reloaded = Vst3Host::load(&built_vst3_module()).expect("the built plugin loads");
     reloaded.load_state(&saved).expect("setState");
     reloaded.activate(SAMPLE_RATE, BLOCK).expect("the plugin activates");
     set(&mut reloaded, &[("First bar", "3"), ("Last bar", "4"), ("Capture", "Bars from song start")]);

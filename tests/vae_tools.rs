@@ -2,6 +2,9 @@
 //! vector have the defining properties of MusicVAE §5.4–5.5. Measured on the fixture tunes (a
 //! fresh clone has no corpus); BENCHMARKS.md has the same measurements over the valid split.
 
+// Engine tests: native only (tests/Cargo.toml builds only the plugin host tests for Windows).
+#![cfg(not(windows))]
+
 use candle_core::Device;
 use rebar_engine::vae::tools::{apply_attribute, interpolate, note_count, DENSITY};
 use rebar_engine::vae::MelodyVae;

@@ -4,7 +4,8 @@
 //! API, whose pieces (loading, the host callbacks, buses, events, transport, state) only make
 //! sense together.
 //!
-//! It loads the plugin binary the way a DAW loads a `.vst3` bundle's module: `ModuleEntry`, the
+//! It loads the plugin binary the way a DAW loads a `.vst3` bundle's module: the module entry
+//! (`ModuleEntry`, `InitDll` on Windows, `bundleEntry` on macOS), the
 //! plugin factory and its class info, one component queried for its audio processor and edit
 //! controller, the event buses, `setupProcessing`, `setActive`, and `process` with parameter
 //! changes, note events and a `ProcessContext` transport. It offers the host side a DAW offers:
@@ -37,7 +38,7 @@ use vst3::Steinberg::Vst::{
 };
 use vst3::Steinberg::{
     kInvalidArgument, kResultFalse, kResultOk, tresult, FIDString, IBStream, IBStreamTrait, IPluginBaseTrait,
-    IPluginFactory, IPluginFactoryTrait, PClassInfo, TBool,
+    IPluginFactory, IPluginFactory2, IPluginFactory2Trait, IPluginFactoryTrait, PClassInfo, PClassInfo2, TBool,
 };
 use vst3::{Class, ComPtr, ComWrapper, Interface};
 
@@ -91,7 +92,19 @@ pub struct Block {
     pub notes: Vec<Note>,
 }
 
+// ProcessContext's flags. The bindings' constants are C enums, unsigned on Linux and signed on
+// Windows; the field is unsigned on both.
+#[allow(clippy::unnecessary_cast)]
+const TRANSPORT_VALID: u32 = (kTempoValid | kProjectTimeMusicValid | kTimeSigValid) as u32;
+#[allow(clippy::unnecessary_cast)]
+const PLAYING: u32 = kPlaying as u32;
+#[allow(clippy::unnecessary_cast)]
+const CYCLE: u32 = (kCycleActive | kCycleValid) as u32;
+
+/// `ModuleEntry` on Linux, `bundleEntry` on macOS: called once with the library's handle.
 type ModuleEntry = unsafe extern "C" fn(*mut c_void) -> bool;
+/// `InitDll` on Windows.
+type InitDll = unsafe extern "system" fn() -> bool;
 type GetPluginFactory = unsafe extern "system" fn() -> *mut IPluginFactory;
 
 /// One plugin instance loaded from a VST3 module, driven synchronously from the calling thread.
@@ -102,6 +115,8 @@ pub struct Vst3Host {
     handler: ComWrapper<ComponentHandler>,
     class_name: String,
     class_category: String,
+    class_subcategories: String,
+    class_vendor: String,
     sample_rate: f64,
     max_block: u32,
     active: bool,
@@ -119,11 +134,19 @@ impl Vst3Host {
             unsafe { libloading::Library::new(path) }.map_err(|e| format!("could not load {}: {e}", path.display()))?;
         // SAFETY: the VST3 module ABI names and types these two entry points.
         let factory = unsafe {
-            if cfg!(target_os = "linux") {
+            if cfg!(windows) {
+                // Windows modules may export InitDll; a host calls it when there is one.
+                if let Ok(init) = library.get::<InitDll>(b"InitDll\0") {
+                    if !init() {
+                        return Err("InitDll failed".into());
+                    }
+                }
+            } else {
+                let name: &[u8] = if cfg!(target_os = "macos") { b"bundleEntry\0" } else { b"ModuleEntry\0" };
                 let entry: libloading::Symbol<ModuleEntry> =
-                    library.get(b"ModuleEntry\0").map_err(|e| format!("no ModuleEntry: {e}"))?;
+                    library.get(name).map_err(|e| format!("no module entry point: {e}"))?;
                 if !entry(ptr::null_mut()) {
-                    return Err("ModuleEntry failed".into());
+                    return Err("the module entry point failed".into());
                 }
             }
             let get_factory: libloading::Symbol<GetPluginFactory> =
@@ -145,6 +168,15 @@ impl Vst3Host {
             }
             let class_name = c_chars(&info.name);
             let class_category = c_chars(&info.category);
+            // A host reads the sub-categories (where the plugin sits in its browser) and the
+            // vendor from the second factory interface.
+            let factory2 = factory.cast::<IPluginFactory2>().ok_or("the factory is no IPluginFactory2")?;
+            let mut info2: PClassInfo2 = std::mem::zeroed();
+            if factory2.getClassInfo2(0, &mut info2) != kResultOk {
+                return Err("getClassInfo2(0) failed".into());
+            }
+            let class_subcategories = c_chars(&info2.subCategories);
+            let class_vendor = c_chars(&info2.vendor);
             let mut object: *mut c_void = ptr::null_mut();
             let created = factory.createInstance(
                 info.cid.as_ptr() as FIDString,
@@ -172,6 +204,8 @@ impl Vst3Host {
                 handler,
                 class_name,
                 class_category,
+                class_subcategories,
+                class_vendor,
                 sample_rate: 0.0,
                 max_block: 0,
                 active: false,
@@ -187,6 +221,16 @@ impl Vst3Host {
     /// The class's category (`"Audio Module Class"` for a plugin).
     pub fn class_category(&self) -> &str {
         &self.class_category
+    }
+
+    /// The class's sub-categories, `|`-separated (`PClassInfo2::subCategories`).
+    pub fn class_subcategories(&self) -> &str {
+        &self.class_subcategories
+    }
+
+    /// The class's vendor (`PClassInfo2::vendor`).
+    pub fn class_vendor(&self) -> &str {
+        &self.class_vendor
     }
 
     /// How many buses of a media type (`audio` or events) the component has in one direction.
@@ -328,14 +372,14 @@ impl Vst3Host {
             context.projectTimeSamples = (t.song_pos_beats * 60.0 / t.tempo * self.sample_rate).round() as i64;
             context.timeSigNumerator = 4;
             context.timeSigDenominator = 4;
-            context.state = kTempoValid | kProjectTimeMusicValid | kTimeSigValid;
+            context.state = TRANSPORT_VALID;
             if t.playing {
-                context.state |= kPlaying;
+                context.state |= PLAYING;
             }
             if let Some((start, end)) = t.loop_beats {
                 context.cycleStartMusic = start;
                 context.cycleEndMusic = end;
-                context.state |= kCycleActive | kCycleValid;
+                context.state |= CYCLE;
             }
         }
         let changes_ptr = changes.to_com_ptr::<IParameterChanges>().expect("implemented");
@@ -371,16 +415,16 @@ impl Vst3Host {
             };
             // SAFETY: the union field read is the one the event's type names.
             unsafe {
-                match u32::from(event.r#type) {
-                    t if t == kNoteOnEvent => {
+                match i64::from(event.r#type) {
+                    t if t == i64::from(kNoteOnEvent) => {
                         let e = event.__field0.noteOn;
                         out.notes.push(note(true, e.channel, e.pitch, e.velocity));
                     }
-                    t if t == kNoteOffEvent => {
+                    t if t == i64::from(kNoteOffEvent) => {
                         let e = event.__field0.noteOff;
                         out.notes.push(note(false, e.channel, e.pitch, e.velocity));
                     }
-                    t if t == kLegacyMIDICCOutEvent => {
+                    t if t == i64::from(kLegacyMIDICCOutEvent) => {
                         let e = event.__field0.midiCCOut;
                         out.controllers.push((e.channel as u8, e.controlNumber, e.value as u8));
                     }
