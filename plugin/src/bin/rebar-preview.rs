@@ -57,7 +57,7 @@ impl nice_plug_egui::App for Preview {
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
         let setter = ParamSetter::new(&self.context);
-        self.editor.draw(ui, &setter);
+        self.editor.draw(ui, &setter, None);
     }
 }
 

@@ -14,6 +14,7 @@ use egui::{Align, Button, Color32, ComboBox, CornerRadius, DragValue, Layout, Ri
 use nice_plug::context::gui::GuiContext;
 use nice_plug::prelude::*;
 use nice_plug_egui::{create_egui_editor, EguiEditor, EguiNiceSettings, NiceEguiApp, RepaintNotifier};
+use raw_window_handle::{HasWindowHandle, RawWindowHandle};
 
 use crate::drag::FileDrag;
 use crate::params::RebarParams;
@@ -112,16 +113,18 @@ impl NiceEguiApp for RebarEditor {
         Ok(())
     }
 
-    fn ui(&mut self, ui: &mut Ui, _frame: &mut nice_plug_egui::Frame) {
+    fn ui(&mut self, ui: &mut Ui, frame: &mut nice_plug_egui::Frame) {
         let Some(gui) = self.gui.clone() else { return };
         let setter = gui.param_setter();
-        self.draw(ui, &setter);
+        let window = frame.baseview_window().window_handle().ok().map(|handle| handle.as_raw());
+        self.draw(ui, &setter, window);
     }
 }
 
 impl RebarEditor {
-    /// The whole window; separate from `ui` so a preview can draw it with any setter.
-    pub fn draw(&mut self, ui: &mut Ui, setter: &ParamSetter) {
+    /// The whole window; separate from `ui` so a preview can draw it with any setter. `window`
+    /// is the native window a drag to a track starts from.
+    pub fn draw(&mut self, ui: &mut Ui, setter: &ParamSetter, window: Option<RawWindowHandle>) {
         let p = self.params.clone();
         if self.release_trigger_at.is_some_and(|t| Instant::now() >= t) {
             set(setter, &p.regenerate, false);
@@ -255,11 +258,11 @@ impl RebarEditor {
                             can_export && self.file_drag.is_none(),
                             Button::new("Drag to track").sense(Sense::drag()),
                         )
-                        .on_hover_text("Drag the clip with this variation onto a DAW track or a folder");
+                        .on_hover_text(crate::drag::TOOLTIP);
                     if drag.drag_started() {
                         // The file is written first: a drop target reads it the moment it lands.
                         match export() {
-                            Some(Ok(path)) => match FileDrag::start(path) {
+                            Some(Ok(path)) => match FileDrag::start(path, window) {
                                 Ok(file_drag) => self.file_drag = Some(file_drag),
                                 Err(e) => self.last_export = Some(Err(e)),
                             },

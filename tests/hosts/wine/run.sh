@@ -8,11 +8,11 @@
 #
 #   tests/hosts/wine/run.sh PROGRAM.exe [ARGS...]
 #
-# The prefix lives in target/wine (WINEPREFIX overrides it) and is made on first use: wineboot,
+# The prefix lives in target/wine-null or target/wine-x11 (below; WINEPREFIX overrides it) and is
+# made on first use: wineboot,
 # then process_prng.c built with mingw-w64 into system32's bcryptprimitives.dll, which Wine 8.0
 # lacks and every Rust program built for Windows imports. Output from Wine itself is silenced
-# (WINEDEBUG=-all) unless WINEDEBUG is set. Wine draws with its null driver, so no display is
-# needed.
+# (WINEDEBUG=-all) unless WINEDEBUG is set.
 # Needs: wine wine64 gcc-mingw-w64-x86-64.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,7 +21,11 @@ root="$(cd "$here/../../.." && pwd)"
 for tool in wine x86_64-w64-mingw32-gcc; do
 	command -v "$tool" >/dev/null || { echo "$tool is not installed (apt-get install wine wine64 gcc-mingw-w64-x86-64)" >&2; exit 2; }
 done
-export WINEPREFIX="${WINEPREFIX:-$root/target/wine}"
+# Two prefixes: without a display, Wine's null graphics driver (windows exist, the VST3 wrapper's
+# hidden message window among them, but nothing is drawn); with DISPLAY set (an X server such as
+# Xvfb), Wine's X11 driver, which the drag-and-drop test needs for a real pointer.
+if [ -n "${DISPLAY:-}" ]; then graphics=x11; else graphics=null; fi
+export WINEPREFIX="${WINEPREFIX:-$root/target/wine-$graphics}"
 export WINEDEBUG="${WINEDEBUG:--all}"
 export WINEARCH=win64
 
@@ -31,10 +35,10 @@ if [ ! -f "$shim" ]; then
 	exec 9>"$WINEPREFIX.lock"
 	flock 9
 	if [ ! -f "$shim" ]; then
-		DISPLAY= wineboot --init >/dev/null 2>&1
-		# Wine's null graphics driver: windows exist (the VST3 wrapper's hidden message window
-		# among them) but nothing is drawn, so no X server is needed.
-		wine reg add 'HKCU\Software\Wine\Drivers' /v Graphics /d null /f >/dev/null 2>&1
+		wineboot --init >/dev/null 2>&1
+		if [ "$graphics" = null ]; then
+			wine reg add 'HKCU\Software\Wine\Drivers' /v Graphics /d null /f >/dev/null 2>&1
+		fi
 		wineserver --wait
 		x86_64-w64-mingw32-gcc -O2 -shared -o "$shim.tmp" "$here/process_prng.c" -ladvapi32
 		mv "$shim.tmp" "$shim"
