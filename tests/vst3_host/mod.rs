@@ -17,6 +17,9 @@
 //! only needs the built binary when a test runs.
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
+// The bindings' enum constants are unsigned on Linux and signed on Windows, so a cast that one
+// platform needs is a no-op on the other.
+#![allow(clippy::unnecessary_cast)]
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
@@ -92,13 +95,9 @@ pub struct Block {
     pub notes: Vec<Note>,
 }
 
-// ProcessContext's flags. The bindings' constants are C enums, unsigned on Linux and signed on
-// Windows; the field is unsigned on both.
-#[allow(clippy::unnecessary_cast)]
+// ProcessContext's flags, as its unsigned field takes them.
 const TRANSPORT_VALID: u32 = (kTempoValid | kProjectTimeMusicValid | kTimeSigValid) as u32;
-#[allow(clippy::unnecessary_cast)]
 const PLAYING: u32 = kPlaying as u32;
-#[allow(clippy::unnecessary_cast)]
 const CYCLE: u32 = (kCycleActive | kCycleValid) as u32;
 
 /// `ModuleEntry` on Linux, `bundleEntry` on macOS: called once with the library's handle.
