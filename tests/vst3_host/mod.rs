@@ -16,7 +16,8 @@
 //! for both its main and its audio thread. The module does not depend on the plugin crate; it
 //! only needs the built binary when a test runs.
 
-#![allow(dead_code)] // Each test binary uses a different part of the harness.
+// Each test binary uses a different part of the harness.
+#![allow(dead_code)]
 // The bindings' enum constants are unsigned on Linux and signed on Windows, so a cast that one
 // platform needs is a no-op on the other.
 #![allow(clippy::unnecessary_cast)]

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use rebar_engine::prior::PriorConfig;
 use rebar_tools::data::load_dataset;
-use rebar_tools::train::prior::{encode_tunes, train_prior, PriorRun, PriorTrainOptions};
+use rebar_tools::train::prior::{encode_tunes, train_prior, LossWeighting, PriorRun, PriorTrainOptions};
 
 use super::models::load_vae;
 use super::parse::{parse_fraction, parse_non_negative};
@@ -52,6 +52,10 @@ pub struct TrainPriorArgs {
     /// Fraction of crops that start on an 8-bar line from the tune's start.
     #[arg(long, default_value_t = PriorTrainOptions::default().phrase_crops, value_parser = parse_fraction)]
     pub phrase_crops: f64,
+    /// How the ε loss weighs the noise levels: `epsilon`, the paper's; `v`, the v-prediction
+    /// loss, which also counts what the model makes of a latent the noise drowns.
+    #[arg(long, value_enum, default_value_t = LossWeighting::Epsilon)]
+    pub loss_weighting: LossWeighting,
 }
 
 pub fn run(args: TrainPriorArgs) -> Result<()> {
@@ -64,6 +68,7 @@ pub fn run(args: TrainPriorArgs) -> Result<()> {
         clean_context: args.clean_context.unwrap_or(defaults.clean_context),
         repeat_weight: args.repeat_weight,
         phrase_crops: args.phrase_crops,
+        loss_weighting: args.loss_weighting,
         ..defaults
     };
     anyhow::ensure!((0.0..=1.0).contains(&options.clean_context), "--clean-context is a fraction from 0 to 1");

@@ -59,6 +59,34 @@ pub struct PriorTrainOptions {
     /// starts mid-phrase shows the model a form it must first find the phase of.
     #[serde(default)]
     pub phrase_crops: f64,
+    /// How the ε loss weighs the noise levels (see [`LossWeighting`]).
+    #[serde(default)]
+    pub loss_weighting: LossWeighting,
+}
+
+/// How the ε loss of eq. 6 weighs the noise levels against each other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LossWeighting {
+    /// ‖ε̂ − ε‖², every level alike: the paper's objective (Ho et al., 2020, eq. 14).
+    #[default]
+    Epsilon,
+    /// ‖ε̂ − ε‖² / ᾱ, which is the v-prediction loss ‖v̂ − v‖² (Salimans and Ho, 2022, §4): x̂₀'s
+    /// error weighted by SNR + 1 instead of SNR. Where the noise drowns a latent (SNR ≪ 1) its ε
+    /// loss is about SNR · ‖x̂₀ − x₀‖², nearly nothing whatever x̂₀ is, so under the ε weighting
+    /// the model never learns what the clean neighbours say about a latent at the levels where
+    /// sampling decides what each latent becomes.
+    V,
+}
+
+impl LossWeighting {
+    /// The weight of a latent's squared ε error at signal level √ᾱ.
+    fn weight(self, sqrt_alpha_bar: f32) -> f32 {
+        match self {
+            LossWeighting::Epsilon => 1.0,
+            LossWeighting::V => 1.0 / (sqrt_alpha_bar * sqrt_alpha_bar),
+        }
+    }
 }
 
 /// Latents per phrase: 8 bars.
@@ -90,6 +118,7 @@ impl Default for PriorTrainOptions {
             clean_context: 0.0,
             repeat_weight: 0.1,
             phrase_crops: 0.0,
+            loss_weighting: LossWeighting::Epsilon,
         }
     }
 }
@@ -229,8 +258,8 @@ fn clean_latents(rng: &mut impl Rng, len: usize) -> Vec<bool> {
     }
 }
 
-/// The losses of one batch: the ε loss of eq. 6, averaged over real (unpadded), noisy latent
-/// dimensions, and, when asked for and the model has the repeat head, the head's −log
+/// The losses of one batch: the ε loss of eq. 6, weighted per latent by `weighting` and averaged
+/// over real (unpadded), noisy latent dimensions, and, when asked for and the model has the repeat head, the head's −log
 /// likelihood averaged over the noisy latents that have a source ([`rebar_engine::prior::repeats`]).
 pub struct BatchLoss {
     pub epsilon: Tensor,
@@ -244,6 +273,7 @@ pub fn batch_loss(
     schedule: &NoiseSchedule,
     crops: &CropBatch,
     clean_context: f64,
+    weighting: LossWeighting,
     repeats: bool,
     rng: &mut ChaCha8Rng,
 ) -> candle_core::Result<BatchLoss> {
@@ -256,6 +286,7 @@ pub fn batch_loss(
     // Per latent: its level, and 1 where the loss counts it.
     let mut levels = Vec::with_capacity(b * t);
     let mut counted = Vec::with_capacity(b * t);
+    let mut weights = Vec::with_capacity(b * t);
     let mut any_clean = false;
     for (&level, &len) in sequence_levels.iter().zip(&lengths) {
         let clean = if len >= 2 && clean_context > 0.0 && rng.random_bool(clean_context.min(1.0)) {
@@ -267,7 +298,9 @@ pub fn batch_loss(
         for i in 0..t {
             let is_clean = clean.get(i).copied().unwrap_or(false);
             levels.push(if is_clean { 1.0 } else { level });
-            counted.push(if i < len && !is_clean { 1f32 } else { 0.0 });
+            let counts = i < len && !is_clean;
+            counted.push(if counts { 1f32 } else { 0.0 });
+            weights.push(if counts { weighting.weight(level) } else { 0.0 });
         }
     }
     let signal = Tensor::from_vec(levels.clone(), (b, t, 1), device)?;
@@ -283,7 +316,8 @@ pub fn batch_loss(
     let (predicted, repeat_logits) = model.forward_with_repeats(&x_t, sequence_or_latent_levels, valid, repeats)?;
     let counted = Tensor::from_vec(counted, (b, t), device)?;
     let squared = (predicted - eps)?.sqr()?.sum(2)?; // [b, t]
-    let epsilon = ((squared * &counted)?.sum_all()? / (counted.sum_all()?.to_scalar::<f32>()? as f64 * d as f64))?;
+    let weights = Tensor::from_vec(weights, (b, t), device)?;
+    let epsilon = ((squared * &weights)?.sum_all()? / (counted.sum_all()?.to_scalar::<f32>()? as f64 * d as f64))?;
     let repeats = match repeat_logits {
         Some(logits) => {
             let counted = (&counted * &logits.has_source)?;
@@ -330,7 +364,9 @@ impl PriorTask {
             // stays comparable between runs.
             let crops = Crops { phrase_crops: 0.0, ..Crops::of(o) };
             let batch = crop_batch(&mut rng, &self.run.valid, 64, crops, &self.run.device)?;
-            let loss = batch_loss(&self.model, &self.noise, &batch, clean_context, true, &mut rng)?;
+            // The plain ε loss whatever the training weighs, so runs stay comparable.
+            let loss =
+                batch_loss(&self.model, &self.noise, &batch, clean_context, LossWeighting::Epsilon, true, &mut rng)?;
             epsilon += f64::from(loss.epsilon.to_scalar::<f32>()?);
             if let Some(loss) = loss.repeats {
                 repeats += f64::from(loss.to_scalar::<f32>()?);
@@ -362,7 +398,7 @@ impl Task for PriorTask {
         let o = &self.run.options;
         let batch = crop_batch(rng, &self.run.train, o.schedule.batch, Crops::of(o), &self.run.device)?;
         let weight = o.repeat_weight;
-        let loss = batch_loss(&self.model, &self.noise, &batch, o.clean_context, weight > 0.0, rng)?;
+        let loss = batch_loss(&self.model, &self.noise, &batch, o.clean_context, o.loss_weighting, weight > 0.0, rng)?;
         match loss.repeats {
             Some(repeats) => {
                 let metrics = Metrics::from([("repeat_loss".into(), f64::from(repeats.to_scalar::<f32>()?))]);
@@ -452,6 +488,58 @@ pub fn train_prior(mut run: PriorRun, control: &RunControl<'_>) -> Result<LogLin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_v_weighting_of_the_epsilon_error_is_the_v_prediction_error() {
+        // x_t = √ᾱ x₀ + √(1 − ᾱ) ε; a prediction ε̂ implies x̂₀ = (x_t − √(1 − ᾱ) ε̂) / √ᾱ and
+        // v̂ = √ᾱ ε̂ − √(1 − ᾱ) x̂₀, against v = √ᾱ ε − √(1 − ᾱ) x₀.
+        for (alpha_bar, x0, eps, eps_hat) in
+            [(0.9f64, 0.7, -1.2, -1.0), (0.0067, -1.5, 0.3, 0.31), (0.3, 2.0, 0.0, 0.5)]
+        {
+            let (signal, noise) = (alpha_bar.sqrt(), (1.0 - alpha_bar).sqrt());
+            let x_t = signal * x0 + noise * eps;
+            let x0_hat = (x_t - noise * eps_hat) / signal;
+            let v_error = (signal * eps_hat - noise * x0_hat) - (signal * eps - noise * x0);
+            let weighted = f64::from(LossWeighting::V.weight(signal as f32)) * (eps_hat - eps).powi(2);
+            assert!(
+                (weighted - v_error.powi(2)).abs() < 1e-6 * v_error.powi(2).max(1e-6),
+                "{weighted} vs {}",
+                v_error.powi(2)
+            );
+            assert_eq!(LossWeighting::Epsilon.weight(signal as f32), 1.0);
+        }
+    }
+
+    #[test]
+    fn the_v_weighted_batch_loss_counts_drowned_latents_and_leaves_the_draws_alone() {
+        let config = PriorConfig::tiny(4);
+        let varmap = VarMap::new();
+        let model = PriorTransformer::new(&config, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu)).unwrap();
+        seeded_init(&varmap, 3).unwrap();
+        let data = LatentSequences {
+            sequences: (0..8).map(|i| (0..24).map(|k| ((i * 24 + k) % 7) as f32 - 3.0).collect()).collect(),
+            dim: 4,
+        };
+        let schedule = NoiseSchedule::default();
+        let loss = |weighting| {
+            let mut rng = ChaCha8Rng::seed_from_u64(5);
+            let batch = crop_batch(
+                &mut rng,
+                &data,
+                16,
+                Crops { min_segments: 2, max_segments: 6, phrase_crops: 0.0 },
+                &Device::Cpu,
+            )
+            .unwrap();
+            let loss = batch_loss(&model, &schedule, &batch, 0.5, weighting, false, &mut rng).unwrap();
+            (loss.epsilon.to_scalar::<f32>().unwrap(), rng.random::<u64>())
+        };
+        let ((epsilon, after_epsilon), (v, after_v)) = (loss(LossWeighting::Epsilon), loss(LossWeighting::V));
+        // Every weight is 1 / ᾱ ≥ 1, and the noisiest latents' weights are far above 1.
+        assert!(v > 1.5 * epsilon, "{v} vs {epsilon}");
+        // The weighting draws nothing: both losses saw the same crops, levels and noise.
+        assert_eq!(after_epsilon, after_v);
+    }
 
     #[test]
     fn crops_are_runs_of_a_tune_s_latents_and_phrase_crops_start_on_an_eight_bar_line() {
