@@ -52,6 +52,10 @@ pub struct TrainPriorArgs {
     /// Fraction of crops that start on an 8-bar line from the tune's start.
     #[arg(long, default_value_t = PriorTrainOptions::default().phrase_crops, value_parser = parse_fraction)]
     pub phrase_crops: f64,
+    /// Draw the other crops by their last latent, uniformly over the tune, so that crops end on a
+    /// tune's ending no more often than a latent is one.
+    #[arg(long)]
+    pub uniform_crop_ends: bool,
     /// How the ε loss weighs the noise levels: `epsilon`, the paper's; `v`, the v-prediction
     /// loss, which also counts what the model makes of a latent the noise drowns.
     #[arg(long, value_enum, default_value_t = LossWeighting::Epsilon)]
@@ -68,6 +72,7 @@ pub fn run(args: TrainPriorArgs) -> Result<()> {
         clean_context: args.clean_context.unwrap_or(defaults.clean_context),
         repeat_weight: args.repeat_weight,
         phrase_crops: args.phrase_crops,
+        uniform_crop_ends: args.uniform_crop_ends,
         loss_weighting: args.loss_weighting,
         ..defaults
     };

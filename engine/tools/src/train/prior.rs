@@ -59,6 +59,12 @@ pub struct PriorTrainOptions {
     /// starts mid-phrase shows the model a form it must first find the phase of.
     #[serde(default)]
     pub phrase_crops: f64,
+    /// Draw the crops that start anywhere by their last latent, uniformly over the tune, so that a
+    /// crop ends on its tune's ending no more often than a latent is one. Drawn by length first,
+    /// a crop of a short tune is often the whole of it: with tunes of 6 latents, half the crops
+    /// end on the tune's last latent, and the model learns that a sequence closes there.
+    #[serde(default)]
+    pub uniform_crop_ends: bool,
     /// How the ε loss weighs the noise levels (see [`LossWeighting`]).
     #[serde(default)]
     pub loss_weighting: LossWeighting,
@@ -118,6 +124,7 @@ impl Default for PriorTrainOptions {
             clean_context: 0.0,
             repeat_weight: 0.1,
             phrase_crops: 0.0,
+            uniform_crop_ends: false,
             loss_weighting: LossWeighting::Epsilon,
         }
     }
@@ -186,6 +193,8 @@ struct Crops {
     max_segments: usize,
     /// Fraction of crops starting on a phrase line (see [`PriorTrainOptions::phrase_crops`]).
     phrase_crops: f64,
+    /// See [`PriorTrainOptions::uniform_crop_ends`].
+    uniform_ends: bool,
 }
 
 impl Crops {
@@ -194,6 +203,7 @@ impl Crops {
             min_segments: options.min_segments,
             max_segments: options.max_segments,
             phrase_crops: options.phrase_crops,
+            uniform_ends: options.uniform_crop_ends,
         }
     }
 }
@@ -218,13 +228,18 @@ fn crop_batch(
         .map(|_| {
             let i = rng.random_range(0..data.sequences.len());
             let n = data.len_of(i);
-            let len = rng.random_range(crops.min_segments.min(n)..=crops.max_segments.min(n));
-            let start = if crops.phrase_crops > 0.0 && rng.random_bool(crops.phrase_crops.min(1.0)) {
-                rng.random_range(0..=(n - len) / PHRASE_LATENTS) * PHRASE_LATENTS
+            let shortest = crops.min_segments.min(n);
+            if crops.phrase_crops > 0.0 && rng.random_bool(crops.phrase_crops.min(1.0)) {
+                let len = rng.random_range(shortest..=crops.max_segments.min(n));
+                (i, rng.random_range(0..=(n - len) / PHRASE_LATENTS) * PHRASE_LATENTS, len)
+            } else if crops.uniform_ends {
+                let end = rng.random_range(shortest..=n);
+                let len = rng.random_range(shortest..=crops.max_segments.min(end));
+                (i, end - len, len)
             } else {
-                rng.random_range(0..=n - len)
-            };
-            (i, start, len)
+                let len = rng.random_range(shortest..=crops.max_segments.min(n));
+                (i, rng.random_range(0..=n - len), len)
+            }
         })
         .collect();
     let t = crops.iter().map(|c| c.2).max().unwrap_or(1);
@@ -527,7 +542,7 @@ mod tests {
                 &mut rng,
                 &data,
                 16,
-                Crops { min_segments: 2, max_segments: 6, phrase_crops: 0.0 },
+                Crops { min_segments: 2, max_segments: 6, phrase_crops: 0.0, uniform_ends: false },
                 &Device::Cpu,
             )
             .unwrap();
@@ -542,6 +557,37 @@ mod tests {
     }
 
     #[test]
+    fn uniform_crop_ends_end_on_the_tune_s_last_latent_no_more_often_than_on_any_other() {
+        // One tune of 6 latents; latent k is [k].
+        let data = LatentSequences { sequences: vec![(0..6).map(|k| k as f32).collect()], dim: 1 };
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let ends = |uniform_ends: bool, rng: &mut ChaCha8Rng| {
+            let crops = Crops { min_segments: 2, max_segments: 16, phrase_crops: 0.0, uniform_ends };
+            let batch = crop_batch(rng, &data, 20_000, crops, &Device::Cpu).unwrap();
+            let (x0, valid) = (batch.x0.to_vec3::<f32>().unwrap(), batch.valid.to_vec2::<f32>().unwrap());
+            let mut counts = [0usize; 6];
+            for (crop, valid) in x0.iter().zip(&valid) {
+                let len = valid.iter().filter(|&&v| v > 0.0).count();
+                assert!(len >= 2);
+                for k in 1..len {
+                    assert_eq!(crop[k][0], crop[0][0] + k as f32, "one run of the tune");
+                }
+                counts[crop[len - 1][0] as usize] += 1;
+            }
+            counts.map(|c| c as f64 / 20_000.0)
+        };
+        // Drawn by length, nearly half the crops end on the last latent (1/5 + 1/4 + … + 1/1, over 5).
+        let by_length = ends(false, &mut rng);
+        assert!((by_length[5] - 0.457).abs() < 0.02, "{by_length:?}");
+        // Drawn by their end, every latent that can end a crop of 2 ends one crop in 5.
+        let uniform = ends(true, &mut rng);
+        assert_eq!(uniform[0], 0.0);
+        for share in &uniform[1..] {
+            assert!((share - 0.2).abs() < 0.02, "{uniform:?}");
+        }
+    }
+
+    #[test]
     fn crops_are_runs_of_a_tune_s_latents_and_phrase_crops_start_on_an_eight_bar_line() {
         let dim = 2;
         // Tune i's latent k is [i, k]: a crop's values say where it came from.
@@ -551,7 +597,7 @@ mod tests {
         };
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         for phrase_crops in [0.0, 1.0] {
-            let crops = Crops { min_segments: 2, max_segments: 6, phrase_crops };
+            let crops = Crops { min_segments: 2, max_segments: 6, phrase_crops, uniform_ends: false };
             let batch = crop_batch(&mut rng, &data, 32, crops, &Device::Cpu).unwrap();
             let x0 = batch.x0.to_vec3::<f32>().unwrap();
             let valid = batch.valid.to_vec2::<f32>().unwrap();
