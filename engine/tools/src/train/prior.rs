@@ -375,9 +375,9 @@ impl PriorTask {
         let mut rng = ChaCha8Rng::seed_from_u64(VALID_SEED);
         let (mut epsilon, mut repeats) = (0.0, 0.0);
         for _ in 0..VALID_BATCHES {
-            // The validation crops start anywhere, whatever the training crops do, so the loss
-            // stays comparable between runs.
-            let crops = Crops { phrase_crops: 0.0, ..Crops::of(o) };
+            // The validation crops start anywhere and are drawn by length, whatever the training
+            // crops do, so the loss stays comparable between runs.
+            let crops = Crops { phrase_crops: 0.0, uniform_ends: false, ..Crops::of(o) };
             let batch = crop_batch(&mut rng, &self.run.valid, 64, crops, &self.run.device)?;
             // The plain ε loss whatever the training weighs, so runs stay comparable.
             let loss =
