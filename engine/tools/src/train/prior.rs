@@ -229,15 +229,16 @@ fn crop_batch(
             let i = rng.random_range(0..data.sequences.len());
             let n = data.len_of(i);
             let shortest = crops.min_segments.min(n);
+            // Drawn first whatever the crop's kind, so that crops drawn by length take the same
+            // random numbers as before uniform ends existed; a crop drawn by its end draws again.
+            let len = rng.random_range(shortest..=crops.max_segments.min(n));
             if crops.phrase_crops > 0.0 && rng.random_bool(crops.phrase_crops.min(1.0)) {
-                let len = rng.random_range(shortest..=crops.max_segments.min(n));
                 (i, rng.random_range(0..=(n - len) / PHRASE_LATENTS) * PHRASE_LATENTS, len)
             } else if crops.uniform_ends {
                 let end = rng.random_range(shortest..=n);
                 let len = rng.random_range(shortest..=crops.max_segments.min(end));
                 (i, end - len, len)
             } else {
-                let len = rng.random_range(shortest..=crops.max_segments.min(n));
                 (i, rng.random_range(0..=n - len), len)
             }
         })
@@ -274,8 +275,9 @@ fn clean_latents(rng: &mut impl Rng, len: usize) -> Vec<bool> {
 }
 
 /// The losses of one batch: the ε loss of eq. 6, weighted per latent by `weighting` and averaged
-/// over real (unpadded), noisy latent dimensions, and, when asked for and the model has the repeat head, the head's −log
-/// likelihood averaged over the noisy latents that have a source ([`rebar_engine::prior::repeats`]).
+/// over real (unpadded), noisy latent dimensions, and, when asked for and the model has the repeat
+/// head, the head's −log likelihood averaged over the noisy latents that have a source
+/// ([`rebar_engine::prior::repeats`]).
 pub struct BatchLoss {
     pub epsilon: Tensor,
     pub repeats: Option<Tensor>,
