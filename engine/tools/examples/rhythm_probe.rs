@@ -29,23 +29,17 @@ use rebar_engine::engine::{Engine, Repeats, Request, Tuning};
 use rebar_engine::melody::Melody;
 use rebar_engine::prior::TrainedPrior;
 use rebar_engine::sample::{Sampler, Spacing};
-use rebar_engine::time::STEPS_PER_BAR;
+use rebar_engine::time::STEPS_PER_BEAT;
 use rebar_engine::vae::segments::{melody_from_segments, to_segments};
 use rebar_engine::vae::MelodyVae;
 use rebar_tools::data::{build_dataset, BuildOptions};
 use rebar_tools::eval::quality::{evaluate_uncond, first_sixteen_bars};
-use rebar_tools::metrics::{frame_overlaps, OaForm};
+use rebar_tools::eval::shape::{frames_of_one_length, two_bar_windows, variance_split};
+use rebar_tools::metrics::{frame_overlaps, OaForm, OverlapStats};
 
-/// One 2-bar window's note lengths in steps.
+/// A melody's note lengths in steps, by 2-bar window.
 fn window_lengths(melody: &Melody) -> Vec<Vec<u32>> {
-    let window_steps = 2 * STEPS_PER_BAR;
-    let mut windows = vec![Vec::new(); melody.bars.div_ceil(2) as usize];
-    for note in &melody.notes {
-        if let Some(window) = windows.get_mut((note.start.0 / window_steps) as usize) {
-            window.push(note.len.0);
-        }
-    }
-    windows
+    two_bar_windows(melody).iter().map(|w| w.iter().map(|&(_, _, len)| len).collect()).collect()
 }
 
 fn one_length(lengths: &[u32]) -> bool {
@@ -58,18 +52,15 @@ fn mean(values: &[f64]) -> f64 {
 
 fn correlation(pairs: &[(f64, f64)]) -> f64 {
     let (a, b): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
-    let (ma, mb) = (mean(&a), mean(&b));
-    let cov = mean(&pairs.iter().map(|(x, y)| (x - ma) * (y - mb)).collect::<Vec<_>>());
-    let va = mean(&a.iter().map(|x| (x - ma).powi(2)).collect::<Vec<_>>());
-    let vb = mean(&b.iter().map(|y| (y - mb).powi(2)).collect::<Vec<_>>());
-    cov / (va * vb).sqrt()
+    let (a, b) = (OverlapStats::of(&a), OverlapStats::of(&b));
+    let covariance = mean(&pairs.iter().map(|(x, y)| (x - a.mean) * (y - b.mean)).collect::<Vec<_>>());
+    covariance / (a.variance * b.variance).sqrt()
 }
 
 fn report(name: &str, melodies: &[Melody]) {
     // Duration OAs by kind of pair.
     let mut by_kind: [Vec<f64>; 3] = Default::default();
-    let mut all = Vec::new();
-    let mut within = 0.0;
+    let mut by_melody = Vec::new();
     let mut by_place: [Vec<f64>; 6] = Default::default();
     for melody in melodies {
         let (_, durations) = frame_overlaps(&melody.notes, melody.bars, OaForm::Paper);
@@ -78,15 +69,7 @@ fn report(name: &str, melodies: &[Melody]) {
                 by_place[place].push(oa);
             }
         }
-        let windows = window_lengths(melody);
-        let frames: Vec<Option<bool>> = windows
-            .windows(2)
-            .map(|f| {
-                let lengths: Vec<u32> = f.concat();
-                (!lengths.is_empty()).then(|| one_length(&lengths))
-            })
-            .collect();
-        let kinds: Vec<usize> = frames
+        let kinds: Vec<usize> = frames_of_one_length(melody)
             .windows(2)
             .filter_map(|p| match (p[0], p[1]) {
                 (Some(a), Some(b)) => Some(2 - usize::from(a) - usize::from(b)),
@@ -96,26 +79,22 @@ fn report(name: &str, melodies: &[Melody]) {
         for (&oa, &kind) in durations.iter().zip(&kinds) {
             by_kind[kind].push(oa);
         }
-        let m = mean(&durations);
-        within += durations.iter().map(|d| (d - m).powi(2)).sum::<f64>();
-        all.extend(durations);
+        by_melody.push(durations);
     }
-    let total_mean = mean(&all);
-    let total_var = mean(&all.iter().map(|d| (d - total_mean).powi(2)).collect::<Vec<_>>());
+    let all: Vec<f64> = by_melody.concat();
+    let OverlapStats { mean: total_mean, variance: total_var, .. } = OverlapStats::of(&all);
     println!("\n== {name}: {} melodies, {} pairs", melodies.len(), all.len());
     println!(
         "duration OA mean {total_mean:.4} var {total_var:.5} (within {:.5}), share at 1 {:.3}",
-        within / all.len() as f64,
+        variance_split(&by_melody)[0],
         all.iter().filter(|&&d| (d - 1.0).abs() < 1e-9).count() as f64 / all.len() as f64
     );
     println!(
         "  duration OA by pair place, mean/variance: {}",
         by_place
             .iter()
-            .map(|v| {
-                let m = mean(v);
-                format!("{m:.3}/{:.4}", mean(&v.iter().map(|x| (x - m).powi(2)).collect::<Vec<_>>()))
-            })
+            .map(|v| OverlapStats::of(v))
+            .map(|stats| format!("{:.3}/{:.4}", stats.mean, stats.variance))
             .collect::<Vec<_>>()
             .join(" ")
     );
@@ -143,7 +122,10 @@ fn report(name: &str, melodies: &[Melody]) {
         let windows = window_lengths(melody);
         let means: Vec<Option<f64>> = windows
             .iter()
-            .map(|w| (!w.is_empty()).then(|| w.iter().map(|&l| f64::from(l) / 4.0).sum::<f64>() / w.len() as f64))
+            .map(|w| {
+                (!w.is_empty())
+                    .then(|| w.iter().map(|&l| f64::from(l) / f64::from(STEPS_PER_BEAT)).sum::<f64>() / w.len() as f64)
+            })
             .collect();
         let flags: Vec<Option<bool>> = windows.iter().map(|w| (!w.is_empty()).then(|| one_length(w))).collect();
         for flag in flags.iter().flatten() {
@@ -193,9 +175,7 @@ fn report(name: &str, melodies: &[Melody]) {
         jumps.iter().map(|[n, j]| format!("{:.3}", *j as f64 / (*n).max(1) as f64)).collect::<Vec<_>>().join(" ")
     );
     let overall = mean(&all_lengths);
-    let n = all_lengths.len() as f64;
-    let within: f64 = per_tune.iter().map(|t| t.iter().map(|x| (x - mean(t)).powi(2)).sum::<f64>()).sum::<f64>() / n;
-    let between: f64 = per_tune.iter().map(|t| t.len() as f64 * (mean(t) - overall).powi(2)).sum::<f64>() / n;
+    let [within, between] = variance_split(&per_tune);
     let p_uu = uniform_next[1][1] as f64 / (uniform_next[1][0] + uniform_next[1][1]).max(1) as f64;
     let p_vu = uniform_next[0][1] as f64 / (uniform_next[0][0] + uniform_next[0][1]).max(1) as f64;
     println!(

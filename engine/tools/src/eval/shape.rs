@@ -197,7 +197,7 @@ impl Steps {
 const OCTAVE: u8 = 12;
 
 /// A melody's notes by 2-bar window, as (onset within the window, pitch, length).
-fn two_bar_windows(melody: &Melody) -> Vec<Vec<(u32, u8, u32)>> {
+pub fn two_bar_windows(melody: &Melody) -> Vec<Vec<(u32, u8, u32)>> {
     let window_steps = 2 * STEPS_PER_BAR;
     let mut windows = vec![Vec::new(); melody.bars.div_ceil(2) as usize];
     for note in &melody.notes {
@@ -240,7 +240,7 @@ fn one_length_frames_of_windows(windows: &[Vec<(u32, u8, u32)>]) -> Vec<Option<b
 /// The population variance of all `groups`' values together, as [the groups' mean variance
 /// about their own means, the variance of the group means about the overall mean], each group
 /// weighted by its size: the two sum to the whole (the law of total variance).
-fn variance_split(groups: &[Vec<f64>]) -> [f64; 2] {
+pub fn variance_split(groups: &[Vec<f64>]) -> [f64; 2] {
     let count = groups.iter().map(Vec::len).sum::<usize>();
     if count == 0 {
         return [0.0; 2];
